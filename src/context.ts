@@ -1,0 +1,85 @@
+import type { YogaInitialContext } from "graphql-yoga";
+import { safeEqual, type Viewer, verifyToken } from "./auth/tokens.ts";
+import type { Config } from "./config.ts";
+import type { EventHub } from "./events/hub.ts";
+import type { PubSub } from "./events/pubsub.ts";
+import type { PrismaClient } from "./generated/prisma/client.ts";
+import type { Limits } from "./limits.ts";
+
+/** Per-request context, built the same way for HTTP and WebSocket operations. */
+export type Context = {
+  prisma: PrismaClient;
+  pubsub: PubSub;
+  /** This instance's event log reader, which feeds live subscriptions. */
+  hub: EventHub;
+  limits: Limits;
+  config: Config;
+  jwtKey: Uint8Array;
+  /** The signed-in user, from a valid bearer token; null otherwise. */
+  viewer: Viewer | null;
+  /** True when the request carries the server API key (X-Api-Key): system operations. */
+  isSystem: boolean;
+  /** Why a presented token was refused, to say so in UNAUTHENTICATED errors. */
+  authError: string | null;
+  /** Request-scoped memo, so two fields of one request share a lookup. */
+  memo: <T>(key: string, load: () => Promise<T>) => Promise<T>;
+};
+
+export type AppServices = Pick<Context, "prisma" | "pubsub" | "hub" | "limits" | "config" | "jwtKey">;
+
+/** Header-like credentials: HTTP headers, or graphql-ws connectionParams (issue: realtime). */
+export type Credentials = { authorization?: string | null; apiKey?: string | null };
+
+export function credentialsFromRequest(request: Request): Credentials {
+  return { authorization: request.headers.get("authorization"), apiKey: request.headers.get("x-api-key") };
+}
+
+/** One factory for every transport: verifies the bearer token and the API key once per request. */
+export async function buildContext(services: AppServices, creds: Credentials): Promise<Context> {
+  let viewer: Viewer | null = null;
+  let authError: string | null = null;
+  const header = creds.authorization?.trim();
+  if (header) {
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    viewer = match?.[1] ? await verifyToken(match[1], services.jwtKey) : null;
+    if (!viewer) authError = "Invalid or expired token: sign in again";
+  }
+  const key = services.config.apiKey;
+  const isSystem = Boolean(key && creds.apiKey && safeEqual(creds.apiKey, key));
+  const cache = new Map<string, Promise<unknown>>();
+  return {
+    ...services,
+    viewer,
+    isSystem,
+    authError,
+    memo: <T>(k: string, load: () => Promise<T>) => {
+      let hit = cache.get(k) as Promise<T> | undefined;
+      if (!hit) {
+        hit = load();
+        cache.set(k, hit);
+      }
+      return hit;
+    },
+  };
+}
+
+/** graphql-ws puts the socket's connectionParams in the initial context; HTTP has headers. */
+type InitialContext = YogaInitialContext & { connectionParams?: Record<string, unknown> };
+
+export function credentialsFromConnectionParams(params: Record<string, unknown> | undefined): Credentials {
+  const text = (v: unknown) => (typeof v === "string" ? v : null);
+  return {
+    authorization: text(params?.authorization) ?? text(params?.Authorization),
+    apiKey: text(params?.apiKey) ?? text(params?.["x-api-key"]) ?? text(params?.["X-Api-Key"]),
+  };
+}
+
+export function createYogaContext(services: AppServices) {
+  return (initial: InitialContext) =>
+    buildContext(
+      services,
+      initial.connectionParams
+        ? credentialsFromConnectionParams(initial.connectionParams)
+        : credentialsFromRequest(initial.request),
+    );
+}

@@ -1,0 +1,43 @@
+import { PothosValidationError } from "@pothos/core";
+import { GraphQLError } from "graphql";
+
+/** The fixed set of error codes clients can rely on (DESIGN.md, "Errors"). */
+export type ErrorCode =
+  | "UNAUTHENTICATED"
+  | "FORBIDDEN"
+  | "NOT_FOUND"
+  | "BAD_USER_INPUT"
+  | "CONFLICT"
+  | "RATE_LIMITED";
+
+/** An expected failure: reaches the client unmasked, with `extensions.code` (and more extensions). */
+export function codedError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
+  return new GraphQLError(message, { extensions: { code, ...extensions } });
+}
+
+export const unauthenticated = (message = "Sign in first: send a valid Authorization: Bearer <token>") =>
+  codedError("UNAUTHENTICATED", message);
+
+export const forbidden = (message: string) => codedError("FORBIDDEN", message);
+
+/** Same answer for "does not exist" and "exists but you may not see it", so ids leak nothing. */
+export const notFound = (what: string) => codedError("NOT_FOUND", `${what} not found`);
+
+/** `field` names the offending argument, so forms and no-code tools can point at it. */
+export const badInput = (field: string, message: string) => codedError("BAD_USER_INPUT", message, { field });
+
+export const conflict = (message: string) => codedError("CONFLICT", message);
+
+/**
+ * Turns the few library errors that describe bad input into coded errors; everything else stays
+ * masked by yoga (no stack traces or SQL reach a client).
+ */
+export function toClientError(error: unknown): GraphQLError | undefined {
+  const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
+  if (original instanceof GraphQLError && original.extensions?.code) return original;
+  // Pothos raises these for bad connection arguments (cursor format, first+before, negative sizes).
+  if (original instanceof PothosValidationError) {
+    return codedError("BAD_USER_INPUT", original.message, { field: "pagination" });
+  }
+  return undefined;
+}

@@ -1,0 +1,135 @@
+import type { Prisma, PrismaClient } from "../generated/prisma/client.ts";
+import type { Position } from "./position.ts";
+
+/**
+ * Every kind of event the log holds. Names are dotted `domain.verb`, as webhooks and the
+ * `events` polling query will expose them.
+ */
+export type EventType =
+  | "message.created"
+  | "message.edited"
+  | "message.deleted"
+  | "message.replied"
+  | "receipt.updated"
+  | "conversation.created"
+  | "member.added"
+  | "member.removed"
+  | "member.left"
+  | "member.role_changed"
+  | "notification.created";
+
+export type EventInput = {
+  type: EventType;
+  conversationId?: string | null;
+  userId?: string | null;
+  messageId?: string | null;
+  seq?: number | null;
+  payload?: Prisma.InputJsonObject;
+};
+
+/** An event as readers see it. */
+export type LogEvent = {
+  id: bigint;
+  txid: bigint;
+  type: EventType;
+  conversationId: string | null;
+  userId: string | null;
+  messageId: string | null;
+  seq: number | null;
+  payload: Prisma.JsonValue;
+  createdAt: Date;
+};
+
+/**
+ * Appends events inside the caller's transaction: they commit (or roll back) with the change.
+ * One INSERT per event, in order: a multi-row insert does not promise that ids follow the rows,
+ * and readers rely on the log order within a transaction (conversation created before its members).
+ */
+export async function appendEvents(tx: Prisma.TransactionClient, events: EventInput[]): Promise<Position[]> {
+  const positions: Position[] = [];
+  for (const e of events) {
+    positions.push(
+      await tx.event.create({
+        data: {
+          type: e.type,
+          conversationId: e.conversationId ?? null,
+          userId: e.userId ?? null,
+          messageId: e.messageId ?? null,
+          seq: e.seq ?? null,
+          payload: e.payload ?? {},
+        },
+        select: { id: true, txid: true },
+      }),
+    );
+  }
+  return positions;
+}
+
+export type EventFilter = {
+  /** Events of these conversations ... */
+  conversationIds?: readonly string[];
+  /** ... or addressed to this user. */
+  userId?: string;
+  types?: readonly EventType[];
+};
+
+/**
+ * Events after `after`, in log order, that no still-running transaction can precede: only
+ * transactions older than the oldest one running (its snapshot xmin) are read.
+ */
+export async function readEvents(
+  prisma: PrismaClient,
+  after: Position,
+  limit: number,
+  filter?: EventFilter,
+): Promise<LogEvent[]> {
+  const conversations = filter?.conversationIds ?? null;
+  const user = filter?.userId ?? null;
+  const types = filter?.types ?? null;
+  const scoped = filter !== undefined && (conversations !== null || user !== null);
+  return prisma.$queryRaw<LogEvent[]>`
+    SELECT id, txid, type, "conversationId", "userId", "messageId", seq, payload, "createdAt"
+    FROM "Event"
+    WHERE (txid, id) > (${after.txid}, ${after.id})
+      AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+      AND (${!scoped} OR "conversationId" = ANY(${conversations ?? []}::uuid[]) OR "userId" = ${user}::uuid)
+      AND (${types === null} OR type = ANY(${types ?? []}::text[]))
+    ORDER BY txid, id
+    LIMIT ${limit}`;
+}
+
+/** The position every reader starting now begins after: all that has finished so far. */
+export async function headPosition(prisma: PrismaClient): Promise<Position> {
+  const [row] = await prisma.$queryRaw<{ xmin: bigint }[]>`
+    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin`;
+  // Nothing below xmin can still commit; (xmin, 0) sorts after all of it and before anything newer.
+  return { txid: row?.xmin ?? 0n, id: 0n };
+}
+
+/** Where the retained log begins: a cursor before this cannot be replayed fully. */
+export async function prunedBefore(prisma: PrismaClient): Promise<Position> {
+  const state = await prisma.eventLogState.findUnique({ where: { id: 1 } });
+  return { txid: state?.prunedBeforeTxid ?? 0n, id: state?.prunedBeforeId ?? 0n };
+}
+
+/**
+ * Deletes events older than `olderThan` and records where the log now begins, so resuming from a
+ * pruned cursor fails loudly instead of skipping events.
+ */
+export async function pruneEvents(prisma: PrismaClient, olderThan: Date): Promise<number> {
+  return prisma.$transaction(async (tx) => {
+    const [last] = await tx.$queryRaw<{ txid: bigint; id: bigint }[]>`
+      SELECT txid, id FROM "Event" WHERE "createdAt" < ${olderThan}
+        AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+      ORDER BY txid DESC, id DESC LIMIT 1`;
+    if (!last) return 0;
+    const deleted = await tx.$executeRaw`
+      DELETE FROM "Event" WHERE (txid, id) <= (${last.txid}, ${last.id})`;
+    await tx.eventLogState.upsert({
+      where: { id: 1 },
+      create: { id: 1, prunedBeforeTxid: last.txid, prunedBeforeId: last.id },
+      update: { prunedBeforeTxid: last.txid, prunedBeforeId: last.id },
+    });
+    return deleted;
+  });
+}

@@ -1,0 +1,146 @@
+import { Repeater } from "graphql-yoga";
+import type { Context } from "../context.ts";
+import { requireMembership } from "../domain/membership.ts";
+import { codedError, notFound } from "../errors.ts";
+import type { EventType, LogEvent } from "./log.ts";
+import { headPosition, prunedBefore, readEvents } from "./log.ts";
+import { comparePositions, decodeCursor, isAfter, type Position } from "./position.ts";
+
+const MEMBERSHIP: readonly EventType[] = ["member.added", "member.removed", "member.left"];
+const REPLAY_BATCH = 500;
+
+export type StreamSpec = {
+  /** Event types the subscriber receives. */
+  types: readonly EventType[];
+  /** Only this conversation (the viewer must be a member: NOT_FOUND otherwise). */
+  conversationId?: string | null;
+  /** Only events addressed to the viewer (userId), not conversation events. */
+  addressedOnly?: boolean;
+  /** Resume after this cursor: replay from the log, then go live, without gap or repeat. */
+  after?: string | null;
+};
+
+export const eventPosition = (e: LogEvent): Position => ({ txid: e.txid, id: e.id });
+
+/**
+ * The events one subscriber may see, in log order, exactly once: replay after the cursor from the
+ * log, then the instance's live feed, dropping anything at or before the last delivered position.
+ * Membership is followed as the log goes: removed from a conversation, the viewer stops receiving
+ * it at that point in the log (a single-conversation stream ends with NOT_FOUND).
+ */
+export async function eventStream(ctx: Context, spec: StreamSpec): Promise<AsyncIterable<LogEvent>> {
+  const viewer = ctx.viewer;
+  if (!viewer) throw new Error("eventStream needs a viewer (guarded by authScopes)");
+  const wanted = new Set<EventType>(spec.types);
+  const after = spec.after ? decodeCursor(spec.after) : null;
+  const only = spec.conversationId ?? null;
+  // Checked before the stream starts, so the subscribe call itself answers with the error.
+  if (only) await requireMembership(ctx, only, viewer.id);
+  if (after) await checkResumable(ctx, after);
+
+  return new Repeater<LogEvent>(async (push, stop) => {
+    const buffered: LogEvent[] = [];
+    let live = false;
+    let failed = false;
+    const fail = (error: unknown) => {
+      failed = true;
+      stop(error);
+    };
+    const conversations = new Set<string>();
+    let cursor: Position;
+
+    const deliver = (e: LogEvent) => {
+      // Cheap rejection first: every live subscription of the instance sees every event.
+      if (e.userId !== viewer.id && (e.conversationId === null || !conversations.has(e.conversationId)))
+        return;
+      if (failed || !isAfter(eventPosition(e), cursor)) return;
+      cursor = eventPosition(e);
+      if (e.userId === viewer.id && e.conversationId && MEMBERSHIP.includes(e.type)) {
+        if (e.type === "member.added") conversations.add(e.conversationId);
+        else {
+          conversations.delete(e.conversationId);
+          if (only === e.conversationId) return fail(notFound("Conversation"));
+        }
+      }
+      if (!wanted.has(e.type)) return;
+      const own = e.userId === viewer.id;
+      const visible = spec.addressedOnly
+        ? own
+        : (own && MEMBERSHIP.includes(e.type)) ||
+          (e.conversationId !== null &&
+            conversations.has(e.conversationId) &&
+            (!only || e.conversationId === only));
+      if (!visible) return;
+      // A consumer that falls 1,024 events behind overflows the repeater: end its stream with the
+      // error; the client resumes from its last cursor without losing anything.
+      try {
+        push(e).catch(fail);
+      } catch (error) {
+        fail(error);
+      }
+    };
+
+    // Without a cursor the stream starts at "now": the log head, taken before listening, or this
+    // instance's reader position if that is further (what it has read is history, not news). Taking
+    // the head after listening would drop an event that commits in between as "before the start".
+    const head = after ? null : await headPosition(ctx.prisma);
+    // Listen first and buffer, so nothing committed while we replay can slip between the two.
+    const listener = ctx.hub.listen((events) => {
+      if (live) for (const e of events) deliver(e);
+      else buffered.push(...events);
+    });
+    try {
+      const memberships = await ctx.prisma.membership.findMany({
+        where: { userId: viewer.id, leftAt: null, ...(only ? { conversationId: only } : {}) },
+        select: { conversationId: true },
+      });
+      for (const m of memberships) conversations.add(m.conversationId);
+      if (only && !conversations.has(only)) throw notFound("Conversation");
+
+      if (after) {
+        cursor = after;
+        for (;;) {
+          const batch = await readEvents(ctx.prisma, cursor, REPLAY_BATCH, {
+            conversationIds: [...conversations],
+            userId: viewer.id,
+            types: [...wanted, ...MEMBERSHIP],
+          });
+          for (const e of batch) deliver(e);
+          const last = batch.at(-1);
+          if (failed || !last || batch.length < REPLAY_BATCH) break;
+          // Filtered events are skipped by `deliver`'s cursor; move past the batch regardless.
+          if (isAfter(eventPosition(last), cursor)) cursor = eventPosition(last);
+        }
+      } else {
+        const start = head ?? listener.position;
+        cursor = isAfter(start, listener.position) ? start : listener.position;
+      }
+      live = true;
+      for (const e of buffered.splice(0)) deliver(e);
+    } catch (error) {
+      fail(error);
+    }
+    await stop;
+    listener.close();
+  });
+}
+
+/** A cursor must lie inside the retained log: older ones were pruned, newer ones are not ours. */
+async function checkResumable(ctx: Context, after: Position) {
+  const [pruned, head] = await Promise.all([prunedBefore(ctx.prisma), headPosition(ctx.prisma)]);
+  if (comparePositions(after, pruned) < 0) {
+    throw codedError(
+      "BAD_USER_INPUT",
+      "The cursor is older than the retained event log: reload, then subscribe without it",
+      {
+        field: "after",
+        reason: "CURSOR_EXPIRED",
+      },
+    );
+  }
+  // Every real cursor lies below the oldest running transaction; one at or above it could skip
+  // events that are still to commit.
+  if (after.txid >= head.txid) {
+    throw codedError("BAD_USER_INPUT", "The cursor does not come from this server", { field: "after" });
+  }
+}

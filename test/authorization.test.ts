@@ -1,0 +1,451 @@
+// Authorization matrix. A and B share a direct conversation and a group (A OWNER, B MEMBER) with
+// messages, an edit and a thread; C is an outsider. Everything C tries on their objects must answer
+// NOT_FOUND exactly as for an id that does not exist, carry none of their content, and write nothing.
+// Without a token, every operation but signUp/logIn answers UNAUTHENTICATED (fields are read from
+// schema.graphql, so new ones are covered without touching this file).
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import {
+  buildSchema,
+  type GraphQLField,
+  type GraphQLInputType,
+  type GraphQLObjectType,
+  getNamedType,
+  isEnumType,
+  isInputObjectType,
+  isLeafType,
+  isListType,
+  isNonNullType,
+  isScalarType,
+} from "graphql";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  PgT_AzAddMembersDocument,
+  PgT_AzChatDocument,
+  PgT_AzConversationDocument,
+  PgT_AzConversationMessagesDocument,
+  PgT_AzConversationsDocument,
+  PgT_AzDeleteDocument,
+  PgT_AzEditDocument,
+  PgT_AzLeaveDocument,
+  PgT_AzMarkReadDocument,
+  PgT_AzMessageDocument,
+  PgT_AzReadByDocument,
+  PgT_AzRemoveMemberDocument,
+  PgT_AzRepliesDocument,
+  PgT_AzReplyDocument,
+  PgT_AzSendDocument,
+  PgT_AzSetRoleDocument,
+  PgT_AzUnreadDocument,
+  PgT_CreateGroupDocument,
+  PgT_EditDocument,
+  PgT_MarkReadDocument,
+  PgT_ReplyDocument,
+  PgT_SendDocument,
+  type TypedDocumentString,
+} from "./gql/graphql.ts";
+import { rawRequest } from "./helpers/pgt-raw.ts";
+import { closeSql, sql } from "./helpers/pgt-sql.ts";
+import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
+
+let server: TestServer;
+let a: TestUser;
+let b: TestUser;
+let c: TestUser;
+
+/** A and B's world. */
+const w = {
+  directId: "",
+  groupId: "",
+  groupTitle: "",
+  /** Message ids: group top-level (A, edited), group top-level (B), group reply (B),
+   * direct top-level (A), direct top-level (B), direct reply (A). */
+  messageIds: [] as string[],
+  /** Every text A and B wrote, including content an edit replaced. */
+  contents: [] as string[],
+  /** C's own direct chat with A (one message by C). */
+  cDirectId: "",
+  cMessageId: "",
+};
+
+const secret = () => uniqueName("secret");
+
+beforeAll(async () => {
+  server = await startServer();
+  a = await signUp(server, "az_a");
+  b = await signUp(server, "az_b");
+  c = await signUp(server, "az_c");
+
+  const say = async (who: TestUser, vars: { to?: string; conversationId?: string }) => {
+    const content = secret();
+    w.contents.push(content);
+    const { sendMessage } = await who.client.ok(PgT_SendDocument, { ...vars, content });
+    return sendMessage;
+  };
+  const reply = async (who: TestUser, parentId: string) => {
+    const content = secret();
+    w.contents.push(content);
+    return (await who.client.ok(PgT_ReplyDocument, { parentId, content })).replyToMessage;
+  };
+
+  w.groupTitle = uniqueName("Secret Group");
+  const { createGroup } = await a.client.ok(PgT_CreateGroupDocument, {
+    title: w.groupTitle,
+    memberIds: [b.id],
+  });
+  w.groupId = createGroup.id;
+  const g1 = await say(a, { conversationId: w.groupId });
+  const edited = secret();
+  w.contents.push(edited);
+  await a.client.ok(PgT_EditDocument, { id: g1.id, content: edited });
+  const g2 = await say(b, { conversationId: w.groupId });
+  const g3 = await reply(b, g1.id);
+
+  const d1 = await say(a, { to: b.username });
+  w.directId = d1.conversation.id;
+  const d2 = await say(b, { conversationId: w.directId });
+  const d3 = await reply(a, d2.id);
+  w.messageIds = [g1.id, g2.id, g3.id, d1.id, d2.id, d3.id];
+
+  // Read receipts, so readBy has something to leak.
+  await b.client.ok(PgT_MarkReadDocument, { conversationId: w.groupId });
+  await a.client.ok(PgT_MarkReadDocument, { conversationId: w.directId });
+
+  // C's own chat with A: C may see that, and only that.
+  const mine = await c.client.ok(PgT_SendDocument, { to: a.username, content: "from c to a" });
+  w.cDirectId = mine.sendMessage.conversation.id;
+  w.cMessageId = mine.sendMessage.id;
+});
+afterAll(async () => {
+  await closeSql();
+  await server?.stop();
+});
+
+/** Strings that must not reach C: A and B's ids, usernames, titles and message texts. */
+function secrets(): string[] {
+  return [
+    w.directId,
+    w.groupId,
+    w.groupTitle,
+    ...w.messageIds,
+    ...w.contents,
+    a.id,
+    b.id,
+    a.username,
+    b.username,
+  ];
+}
+
+/** Everything in the database about the conversations involved and about C. */
+async function snapshot() {
+  const ids = [w.directId, w.groupId, w.cDirectId];
+  const [row] = await sql<{ snap: unknown }>(
+    `SELECT json_build_object(
+       'counts', json_build_object(
+         'conversations', (SELECT count(*) FROM "Conversation" WHERE id = ANY($1::uuid[])),
+         'memberships', (SELECT count(*) FROM "Membership" WHERE "conversationId" = ANY($1::uuid[]) OR "userId" = $2::uuid),
+         'messages', (SELECT count(*) FROM "Message" WHERE "conversationId" = ANY($1::uuid[]) OR "senderId" = $2::uuid),
+         'revisions', (SELECT count(*) FROM "MessageRevision" r JOIN "Message" m ON m.id = r."messageId"
+                       WHERE m."conversationId" = ANY($1::uuid[])),
+         'events', (SELECT count(*) FROM "Event" WHERE "conversationId" = ANY($1::uuid[]) OR "userId" = $2::uuid)),
+       'conversations', (SELECT json_agg(c ORDER BY c.id) FROM "Conversation" c WHERE c.id = ANY($1::uuid[])),
+       'memberships', (SELECT json_agg(m ORDER BY m.id) FROM "Membership" m
+                       WHERE m."conversationId" = ANY($1::uuid[]) OR m."userId" = $2::uuid),
+       'messages', (SELECT json_agg(m ORDER BY m.id) FROM "Message" m
+                    WHERE m."conversationId" = ANY($1::uuid[]) OR m."senderId" = $2::uuid),
+       'revisions', (SELECT json_agg(r ORDER BY r.id) FROM "MessageRevision" r JOIN "Message" m ON m.id = r."messageId"
+                     WHERE m."conversationId" = ANY($1::uuid[])),
+       'events', (SELECT json_agg(e ORDER BY e.id) FROM "Event" e
+                  WHERE e."conversationId" = ANY($1::uuid[]) OR e."userId" = $2::uuid)
+     ) AS snap`,
+    [ids, c.id],
+  );
+  return row?.snap;
+}
+
+type Attempt = { label: string; doc: TypedDocumentString<unknown, never>; vars: Record<string, unknown> };
+
+function attempts(): Attempt[] {
+  const list: Attempt[] = [];
+  // biome-ignore lint/suspicious/noExplicitAny: the matrix mixes documents of different types.
+  const add = (label: string, doc: TypedDocumentString<any, any>, vars: Record<string, unknown>) =>
+    list.push({ label, doc, vars });
+  const intrusion = `intrusion ${uniqueName()}`;
+  for (const [name, id] of [
+    ["group", w.groupId],
+    ["direct", w.directId],
+  ] as const) {
+    add(`conversation(${name})`, PgT_AzConversationDocument, { id });
+    add(`conversation(${name}).messages`, PgT_AzConversationMessagesDocument, { id });
+    add(`sendMessage(conversationId: ${name})`, PgT_AzSendDocument, {
+      conversationId: id,
+      content: intrusion,
+    });
+    add(`markRead(conversationId: ${name})`, PgT_AzMarkReadDocument, { conversationId: id });
+    add(`addMembers(${name}, [C])`, PgT_AzAddMembersDocument, { conversationId: id, memberIds: [c.id] });
+    add(`addMembers(${name}, [C by name])`, PgT_AzAddMembersDocument, {
+      conversationId: id,
+      memberIds: [c.username],
+    });
+    add(`removeMember(${name}, B)`, PgT_AzRemoveMemberDocument, { conversationId: id, userId: b.id });
+    add(`removeMember(${name}, A)`, PgT_AzRemoveMemberDocument, { conversationId: id, userId: a.id });
+    add(`leaveConversation(${name})`, PgT_AzLeaveDocument, { conversationId: id });
+    add(`setMemberRole(${name}, C, OWNER)`, PgT_AzSetRoleDocument, {
+      conversationId: id,
+      userId: c.id,
+      role: "OWNER",
+    });
+    add(`setMemberRole(${name}, B, ADMIN)`, PgT_AzSetRoleDocument, {
+      conversationId: id,
+      userId: b.id,
+      role: "ADMIN",
+    });
+  }
+  w.messageIds.forEach((id, i) => {
+    const m = `message#${i}`;
+    add(`message(${m})`, PgT_AzMessageDocument, { id });
+    add(`message(${m}).replies`, PgT_AzRepliesDocument, { id });
+    add(`message(${m}).readBy`, PgT_AzReadByDocument, { id });
+    add(`replyToMessage(${m})`, PgT_AzReplyDocument, { parentId: id, content: intrusion });
+    add(`editMessage(${m})`, PgT_AzEditDocument, { id, content: intrusion });
+    add(`deleteMessage(${m})`, PgT_AzDeleteDocument, { id });
+    add(`markRead(messageId: ${m})`, PgT_AzMarkReadDocument, { messageId: id });
+    add(`markRead(messageId: ${m}, conversationId: C's)`, PgT_AzMarkReadDocument, {
+      messageId: id,
+      conversationId: w.cDirectId,
+    });
+  });
+  return list;
+}
+
+/** The same variables with every id of A/B's objects swapped for an id nothing has. */
+function withUnknownIds(vars: Record<string, unknown>, known: Set<string>): Record<string, unknown> {
+  const swap = (v: unknown): unknown =>
+    typeof v === "string" && known.has(v) ? randomUUID() : Array.isArray(v) ? v.map(swap) : v;
+  return Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, swap(v)]));
+}
+
+const passedIn = (vars: Record<string, unknown>) => new Set(Object.values(vars).flat().map(String));
+
+describe("an outsider (C) and A/B's conversations", () => {
+  it("gets NOT_FOUND for every query and mutation, exactly like for an unknown id, sees and writes nothing", async () => {
+    const before = await snapshot();
+    const knownIds = new Set([w.directId, w.groupId, ...w.messageIds, a.id, b.id]);
+    const list = attempts();
+    expect(list.length).toBe(2 * 11 + 6 * 8);
+    const rows: {
+      label: string;
+      code: unknown;
+      dataIsEmpty: boolean;
+      leaked: string[];
+      sameAsUnknown: boolean;
+    }[] = [];
+    for (const { label, doc, vars } of list) {
+      const real = await rawRequest(server.url, c.token, doc, vars);
+      const unknownVars = withUnknownIds(vars, knownIds);
+      const unknown = await rawRequest(server.url, c.token, doc, unknownVars);
+      const allowed = passedIn(vars);
+      const leaked = secrets().filter((s) => !allowed.has(s) && real.text.includes(s));
+      // Same answer as for ids that do not exist, once the ids themselves are normalized.
+      const normalize = (text: string, v: Record<string, unknown>) => {
+        let out = text;
+        for (const [k, value] of Object.entries(v)) {
+          for (const s of [value].flat().map(String)) out = out.split(s).join(`<${k}>`);
+        }
+        return out;
+      };
+      const dataValues = real.data ? Object.values(real.data as Record<string, unknown>) : [];
+      rows.push({
+        label,
+        code: real.errors?.[0]?.extensions?.code,
+        dataIsEmpty: dataValues.every((v) => v === null),
+        leaked,
+        sameAsUnknown: normalize(real.text, vars) === normalize(unknown.text, unknownVars),
+      });
+    }
+    expect(rows).toEqual(
+      rows.map((r) => ({ ...r, code: "NOT_FOUND", dataIsEmpty: true, leaked: [], sameAsUnknown: true })),
+    );
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it("chat(with: A) for C shows only C's own chat with A", async () => {
+    for (const withRef of [a.username, a.id]) {
+      const res = await rawRequest(server.url, c.token, PgT_AzChatDocument, { with: withRef });
+      expect(res.errors).toBeUndefined();
+      const chat = res.data?.chat;
+      expect(chat?.totalCount).toBe(1);
+      expect(
+        chat?.edges.map((e) => [e.node.id, e.node.content, e.node.sender?.id, e.node.conversation.id]),
+      ).toEqual([[w.cMessageId, "from c to a", c.id, w.cDirectId]]);
+      const leaked = secrets().filter((s) => s !== withRef && res.text.includes(s));
+      expect(leaked).toEqual([]);
+    }
+  });
+
+  it("chat(with: B) for C, who never wrote to B, is an empty connection", async () => {
+    for (const withRef of [b.username, b.id]) {
+      const res = await rawRequest(server.url, c.token, PgT_AzChatDocument, { with: withRef });
+      expect(res.errors).toBeUndefined();
+      expect(res.data?.chat).toEqual({
+        totalCount: 0,
+        edges: [],
+        pageInfo: { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null },
+      });
+      expect(secrets().filter((s) => s !== withRef && res.text.includes(s))).toEqual([]);
+    }
+  });
+
+  it("C's own conversation list holds only C's chat with A", async () => {
+    const res = await rawRequest(server.url, c.token, PgT_AzConversationsDocument, {});
+    expect(res.errors).toBeUndefined();
+    expect(res.data?.conversations.totalCount).toBe(1);
+    expect(res.data?.conversations.nodes.map((n) => n.id)).toEqual([w.cDirectId]);
+    // The list shows A as a member of C's chat; nothing of B or of A and B's conversations.
+    const leaked = secrets().filter((s) => s !== a.id && s !== a.username && res.text.includes(s));
+    expect(leaked).toEqual([]);
+    // C's unread total counts nothing of A and B's conversations (C has read all of its own chat).
+    const unread = await c.client.ok(PgT_AzUnreadDocument);
+    expect(unread.unread).toBe(0);
+    // ...while B, who has not read A's direct message reply, has some: the counter is live.
+    expect((await b.client.ok(PgT_AzUnreadDocument)).unread).toBeGreaterThan(0);
+  });
+
+  it("members still see their conversations after C's attempts (nothing was changed for them)", async () => {
+    const { conversation } = await b.client.ok(PgT_AzConversationDocument, { id: w.groupId });
+    expect(conversation?.title).toBe(w.groupTitle);
+    expect(Object.fromEntries((conversation?.members ?? []).map((m) => [m.id, m.role]))).toEqual({
+      [a.id]: "OWNER",
+      [b.id]: "MEMBER",
+    });
+    const { message } = await b.client.ok(PgT_AzMessageDocument, { id: w.messageIds[0] ?? "" });
+    expect(message?.content).toBe(w.contents[1]); // the edited text
+    expect(message?.revisions.map((r) => r.content)).toEqual([w.contents[0]]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Without a token: every Query and Mutation field from the printed schema.
+
+const sdl = readFileSync(new URL("../schema.graphql", import.meta.url), "utf8");
+const schema = buildSchema(sdl);
+const PUBLIC = new Set(["signUp", "logIn"]);
+
+/** A value of the argument's type (ids point at A/B's real objects: even those must not help). */
+function sampleValue(type: GraphQLInputType): unknown {
+  if (isNonNullType(type)) return sampleValue(type.ofType);
+  if (isListType(type)) return [sampleValue(type.ofType)];
+  if (isEnumType(type)) return type.getValues()[0]?.value;
+  if (isInputObjectType(type)) {
+    return Object.fromEntries(
+      Object.values(type.getFields())
+        .filter((f) => isNonNullType(f.type))
+        .map((f) => [f.name, sampleValue(f.type)]),
+    );
+  }
+  if (isScalarType(type)) {
+    switch (type.name) {
+      case "ID":
+        return w.groupId;
+      case "String":
+        return a.username;
+      case "Int":
+      case "Float":
+        return 1;
+      case "Boolean":
+        return true;
+      case "DateTime":
+        return new Date().toISOString();
+      default:
+        return {};
+    }
+  }
+  throw new Error(`no sample for ${String(type)}`);
+}
+
+/** `query|mutation ($arg: Type!, ...) { field(arg: $arg) { __typename } }` with required args only. */
+function minimalOperation(kind: "query" | "mutation", field: GraphQLField<unknown, unknown>) {
+  const args = field.args.filter((arg) => isNonNullType(arg.type));
+  const defs = args.map((arg) => `$${arg.name}: ${String(arg.type)}`).join(", ");
+  const call = args.length ? `(${args.map((arg) => `${arg.name}: $${arg.name}`).join(", ")})` : "";
+  const selection = isLeafType(getNamedType(field.type)) ? "" : " { __typename }";
+  const query = `${kind} PgT_AzAnon${defs ? `(${defs})` : ""} { ${field.name}${call}${selection} }`;
+  const variables = Object.fromEntries(args.map((arg) => [arg.name, sampleValue(arg.type)]));
+  return { query, variables };
+}
+
+describe("without a token", () => {
+  const roots = [
+    ["query", schema.getQueryType()],
+    ["mutation", schema.getMutationType()],
+  ] as const;
+
+  it("every operation except signUp/logIn answers UNAUTHENTICATED and no data", async () => {
+    const fields = roots.flatMap(
+      ([kind, type]: readonly ["query" | "mutation", GraphQLObjectType | null | undefined]) =>
+        Object.values(type?.getFields() ?? {})
+          .filter((f) => !PUBLIC.has(f.name))
+          .map((f) => ({ kind, field: f })),
+    );
+    const names = fields.map((f) => f.field.name);
+    // The schema was read: the fields this suite knows about are all there.
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "me",
+        "conversations",
+        "conversation",
+        "chat",
+        "message",
+        "unread",
+        "sendMessage",
+        "replyToMessage",
+        "editMessage",
+        "deleteMessage",
+        "markRead",
+        "createGroup",
+        "addMembers",
+        "removeMember",
+        "leaveConversation",
+        "setMemberRole",
+        "upsertUser",
+      ]),
+    );
+    const rows: { field: string; token: string; code: unknown; data: unknown; leaked: string[] }[] = [];
+    for (const { kind, field } of fields) {
+      const { query, variables } = minimalOperation(kind, field);
+      for (const token of [undefined, "garbage-token"]) {
+        const res = await rawRequest(server.url, token, query, variables);
+        const data = res.data
+          ? Object.values(res.data as Record<string, unknown>).filter((v) => v !== null)
+          : [];
+        const allowed = passedIn(variables);
+        rows.push({
+          field: field.name,
+          token: token ?? "none",
+          code: res.errors?.[0]?.extensions?.code,
+          data,
+          leaked: secrets().filter((s) => !allowed.has(s) && res.text.includes(s)),
+        });
+      }
+    }
+    expect(rows).toEqual(rows.map((r) => ({ ...r, code: "UNAUTHENTICATED", data: [], leaked: [] })));
+  });
+
+  it("signUp and logIn work without a token (the exceptions are real)", async () => {
+    const username = uniqueName("az_pub");
+    const signUpRes = await rawRequest(
+      server.url,
+      undefined,
+      `mutation PgT_AzPubSignUp($u: String!) { signUp(username: $u, password: "password123", displayName: "P") { token } }`,
+      { u: username },
+    );
+    expect(signUpRes.errors).toBeUndefined();
+    const logInRes = await rawRequest(
+      server.url,
+      undefined,
+      `mutation PgT_AzPubLogIn($u: String!) { logIn(username: $u, password: "password123") { token } }`,
+      { u: username },
+    );
+    expect(logInRes.errors).toBeUndefined();
+  });
+});

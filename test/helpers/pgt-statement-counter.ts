@@ -1,0 +1,39 @@
+// Counts the SQL statements this process sends to PostgreSQL while a callback runs. The server
+// under test runs in the test's process and reaches PostgreSQL through `pg` (src/db.ts: a pg.Pool
+// handed to @prisma/adapter-pg; a pool's query runs on a pg.Client), so wrapping
+// pg.Client.prototype.query sees every statement: Prisma's queries, raw SQL, BEGIN/COMMIT.
+// Run nothing else against the database while counting: every call is counted.
+import pg from "pg";
+
+export type StatementLog = { count: number; statements: string[] };
+
+function statementText(args: unknown[]): string {
+  const first = args[0];
+  if (typeof first === "string") return first;
+  if (first && typeof first === "object" && "text" in first && typeof first.text === "string")
+    return first.text;
+  if (first && typeof first === "object" && "submit" in first) return "<submittable>";
+  return String(first);
+}
+
+let active = false;
+
+export async function countStatements<T>(fn: () => Promise<T>): Promise<{ result: T; log: StatementLog }> {
+  if (active) throw new Error("countStatements does not nest");
+  active = true;
+  const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const original = proto.query;
+  const log: StatementLog = { count: 0, statements: [] };
+  proto.query = function (this: unknown, ...args: unknown[]) {
+    log.count += 1;
+    log.statements.push(statementText(args).replace(/\s+/g, " ").slice(0, 300));
+    return original.apply(this, args);
+  };
+  try {
+    const result = await fn();
+    return { result, log };
+  } finally {
+    proto.query = original;
+    active = false;
+  }
+}

@@ -1,0 +1,88 @@
+// A bare WebSocket speaking graphql-transport-ws by hand, for protocol-rule tests: every frame sent
+// is exactly what the test wrote, every frame received is recorded, and the close code is observable.
+import WebSocket from "ws";
+import { within } from "./processes.ts";
+
+export type Frame = { type: string; id?: string; payload?: unknown };
+export type Closed = { code: number; reason: string };
+
+export type RawSocket = {
+  readonly ws: WebSocket;
+  /** Frames received so far, parsed. */
+  readonly frames: Frame[];
+  /** Resolves when the socket has closed (with the code the peer sent). */
+  readonly closed: Promise<Closed>;
+  send(frame: Frame | string): void;
+  /** Resolves with the first received frame of `type` (already received ones count); bounded. */
+  next(type: string, timeoutMs?: number): Promise<Frame>;
+  /** Resolves with the close; rejects after `timeoutMs`. */
+  waitClose(timeoutMs?: number): Promise<Closed>;
+  close(): void;
+};
+
+/** Opens `ws://.../graphql` for `httpUrl` with `protocol` and waits (bounded) until it is open. */
+export async function openRaw(
+  httpUrl: string,
+  protocol: string | string[] = "graphql-transport-ws",
+): Promise<RawSocket> {
+  const ws = new WebSocket(httpUrl.replace(/^http/, "ws"), protocol);
+  const frames: Frame[] = [];
+  const waiters = new Set<() => void>();
+  const closed = new Promise<Closed>((resolve) => {
+    ws.on("close", (code, reason) => {
+      resolve({ code, reason: reason.toString() });
+      for (const w of waiters) w();
+    });
+  });
+  ws.on("message", (data) => {
+    frames.push(JSON.parse(String(data)) as Frame);
+    for (const w of waiters) w();
+  });
+  ws.on("error", () => {});
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("WebSocket did not open in 5 s")), 5_000);
+    ws.once("open", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    ws.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+  const bounded = <T>(get: () => T | undefined, timeoutMs: number, what: string) =>
+    new Promise<T>((resolve, reject) => {
+      const check = () => {
+        const value = get();
+        if (value === undefined) return false;
+        clearTimeout(timer);
+        waiters.delete(onChange);
+        resolve(value);
+        return true;
+      };
+      const onChange = () => void check();
+      const timer = setTimeout(() => {
+        waiters.delete(onChange);
+        reject(
+          new Error(`timed out after ${timeoutMs} ms waiting for ${what}; frames ${JSON.stringify(frames)}`),
+        );
+      }, timeoutMs);
+      if (!check()) waiters.add(onChange);
+    });
+  return {
+    ws,
+    frames,
+    closed,
+    send: (frame) => ws.send(typeof frame === "string" ? frame : JSON.stringify(frame)),
+    next: (type, timeoutMs = 5_000) =>
+      bounded(() => frames.find((f) => f.type === type), timeoutMs, `a ${type} frame`),
+    waitClose: (timeoutMs = 5_000) => within(closed, timeoutMs, "the socket to close"),
+    close: () => ws.close(),
+  };
+}
+
+/** connection_init (with a bearer token when given), then waits for connection_ack. */
+export async function initRaw(socket: RawSocket, token?: string): Promise<void> {
+  socket.send({ type: "connection_init", payload: token ? { authorization: `Bearer ${token}` } : {} });
+  await socket.next("connection_ack");
+}
