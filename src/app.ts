@@ -11,6 +11,8 @@ import { type Database, openDatabase } from "./db.ts";
 import { toClientError } from "./errors.ts";
 import { EventHub } from "./events/hub.ts";
 import { createLocalPubSub, createRedisPubSub } from "./events/pubsub.ts";
+import { Jobs } from "./jobs/queue.ts";
+import { startWorkers } from "./jobs/workers.ts";
 import { createLimits } from "./limits.ts";
 import { schema } from "./schema/index.ts";
 
@@ -40,14 +42,17 @@ export async function buildApp(config: Config): Promise<App> {
   const pubsub = config.redisUrl ? createRedisPubSub(config.redisUrl) : createLocalPubSub();
   const hub = new EventHub(db.prisma, pubsub, { pollMs: config.eventPollMs, batchSize: 1000 });
   await hub.start();
+  const jobs = await Jobs.open(db, config.jobs);
   const services: AppServices = {
     prisma: db.prisma,
     pubsub,
     hub,
     limits: createLimits(),
+    jobs,
     config,
     jwtKey: new TextEncoder().encode(config.jwtSecret),
   };
+  const stopWorkers = await startWorkers(services);
   const yoga = createYoga({
     schema,
     context: createYogaContext(services),
@@ -134,6 +139,8 @@ export async function buildApp(config: Config): Promise<App> {
         }, 5_000);
         await closed;
         clearTimeout(force);
+        await stopWorkers();
+        await jobs.stop();
         hub.stop();
         await pubsub.close();
         await db.close();

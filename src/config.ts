@@ -29,6 +29,12 @@ const schema = z.object({
   MAX_PAGE_SIZE: z.coerce.number().int().positive().default(100),
   /** How often each instance reads the event log when no pub/sub notice woke it (ms). */
   EVENT_POLL_MS: z.coerce.number().int().min(10).default(1000),
+  /** Background jobs: attempts in all (the first included), first retry delay (doubles), idle poll. */
+  JOB_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(25).default(3),
+  JOB_RETRY_DELAY_SECONDS: z.coerce.number().int().min(1).default(5),
+  JOB_POLL_SECONDS: z.coerce.number().min(0.5).default(2),
+  /** Workers per queue on this instance; 0 runs none here (the instance only enqueues). */
+  JOB_CONCURRENCY: z.coerce.number().int().min(0).max(64).default(4),
 });
 
 export type Config = {
@@ -44,6 +50,7 @@ export type Config = {
   maxMessageLength: number;
   maxPageSize: number;
   eventPollMs: number;
+  jobs: { maxAttempts: number; retryDelaySeconds: number; pollSeconds: number; concurrency: number };
 };
 
 /** Reads and validates the environment once; throws one error listing every bad variable. */
@@ -73,5 +80,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxMessageLength: e.MAX_MESSAGE_LENGTH,
     maxPageSize: e.MAX_PAGE_SIZE,
     eventPollMs: e.EVENT_POLL_MS,
+    jobs: {
+      maxAttempts: e.JOB_MAX_ATTEMPTS,
+      retryDelaySeconds: e.JOB_RETRY_DELAY_SECONDS,
+      pollSeconds: e.JOB_POLL_SECONDS,
+      concurrency: e.JOB_CONCURRENCY,
+    },
   };
 }

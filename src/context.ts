@@ -4,6 +4,7 @@ import type { Config } from "./config.ts";
 import type { EventHub } from "./events/hub.ts";
 import type { PubSub } from "./events/pubsub.ts";
 import type { PrismaClient } from "./generated/prisma/client.ts";
+import type { Jobs } from "./jobs/queue.ts";
 import type { Limits } from "./limits.ts";
 
 /** Per-request context, built the same way for HTTP and WebSocket operations. */
@@ -13,6 +14,8 @@ export type Context = {
   /** This instance's event log reader, which feeds live subscriptions. */
   hub: EventHub;
   limits: Limits;
+  /** The durable job queue (pg-boss): enqueue inside writeTransaction. */
+  jobs: Jobs;
   config: Config;
   jwtKey: Uint8Array;
   /** The signed-in user, from a valid bearer token; null otherwise. */
@@ -25,7 +28,7 @@ export type Context = {
   memo: <T>(key: string, load: () => Promise<T>) => Promise<T>;
 };
 
-export type AppServices = Pick<Context, "prisma" | "pubsub" | "hub" | "limits" | "config" | "jwtKey">;
+export type AppServices = Pick<Context, "prisma" | "pubsub" | "hub" | "limits" | "jobs" | "config" | "jwtKey">;
 
 /** Header-like credentials: HTTP headers, or graphql-ws connectionParams (issue: realtime). */
 export type Credentials = { authorization?: string | null; apiKey?: string | null };

@@ -13,9 +13,17 @@ import { PrismaClient } from "./generated/prisma/client.ts";
 
 export type DatabaseKind = "postgres" | "pglite";
 
+/** Plain SQL for libraries that bring their own (pg-boss): `{ rows }` as node-postgres answers. */
+export type SqlExecutor = {
+  executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+};
+
 export type Database = {
   prisma: PrismaClient;
   kind: DatabaseKind;
+  /** For PostgreSQL, the URL (libraries open their own pool); for PGlite, its single connection. */
+  url: string | undefined;
+  sql: SqlExecutor;
   /** Disconnects Prisma, then ends the pool / closes PGlite and releases the data directory lock. */
   close(): Promise<void>;
 };
@@ -67,6 +75,8 @@ async function openPostgres(
   return {
     prisma,
     kind: "postgres",
+    url,
+    sql: { executeSql: async (text, values) => ({ rows: (await pool.query(text, values)).rows }) },
     close: once(async () => {
       try {
         await prisma.$disconnect();
@@ -112,6 +122,17 @@ async function openPGlite(dataDir: string, log: (message: string) => void): Prom
   return {
     prisma,
     kind: "pglite",
+    url: undefined,
+    // PGlite runs one statement at a time through its own queue, so this interleaves safely with
+    // Prisma outside a transaction. Parameterless text may hold several statements (pg-boss's
+    // schema plans): those go through exec, which answers one result per statement.
+    sql: {
+      executeSql: async (text, values) => {
+        if (values && values.length > 0) return { rows: (await db.query(text, values)).rows };
+        const results = await db.exec(text);
+        return { rows: results.at(-1)?.rows ?? [] };
+      },
+    },
     close: once(async () => {
       try {
         await prisma.$disconnect();

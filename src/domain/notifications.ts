@@ -16,7 +16,7 @@ export type NotificationInput = {
  * Creates an in-app notification and logs `notification.created` for its addressee in the same
  * transaction (templates, routes and out-of-app delivery build on this).
  */
-export function createNotification(ctx: Pick<Context, "prisma" | "pubsub">, input: NotificationInput) {
+export function createNotification(ctx: Pick<Context, "prisma" | "pubsub" | "jobs">, input: NotificationInput) {
   return writeTransaction(ctx, async (tx, emit) => {
     const notification = await tx.notification.create({ data: { ...input, data: input.data ?? {} } });
     emit({

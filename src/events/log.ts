@@ -16,7 +16,11 @@ export type EventType =
   | "member.removed"
   | "member.left"
   | "member.role_changed"
-  | "notification.created";
+  | "notification.created"
+  | "notification.read"
+  | "notification.failed"
+  | "broadcast.started"
+  | "broadcast.completed";
 
 export type EventInput = {
   type: EventType;
