@@ -111,17 +111,28 @@ export class Jobs {
     return new Jobs(boss, config);
   }
 
-  /** Runs `handler` for queue `name` on this instance's workers, one job at a time each. */
+  /**
+   * Runs `handler` for queue `name` on this instance: one pg-boss worker fetches up to
+   * `concurrency` jobs at a time and runs them side by side. A job that throws is failed on its own
+   * (pg-boss retries it with backoff, or leaves it `failed` with the error as output once its
+   * attempts are spent); the others complete. One polling loop per queue, not one per job slot.
+   */
   async work<N extends JobName>(name: N, handler: Handler<N>, concurrency = this.config.concurrency) {
-    const ids: string[] = [];
-    for (let i = 0; i < concurrency; i++) {
-      ids.push(
-        await this.boss.work<JobMap[N]>(name, { batchSize: 1, includeMetadata: true }, async ([job]) => {
-          if (job) await handler(job);
-        }),
-      );
-    }
-    this.workers.set(name, [...(this.workers.get(name) ?? []), ...ids]);
+    const id = await this.boss.work<JobMap[N]>(
+      name,
+      { batchSize: Math.max(1, concurrency), includeMetadata: true },
+      async (batch) => {
+        const results = await Promise.allSettled(batch.map((job) => handler(job)));
+        for (const [i, result] of results.entries()) {
+          const job = batch[i];
+          if (result.status === "rejected" && job) {
+            const error = result.reason instanceof Error ? result.reason : new Error(String(result.reason));
+            await this.boss.fail(name, job.id, { message: error.message });
+          }
+        }
+      },
+    );
+    this.workers.set(name, [...(this.workers.get(name) ?? []), id]);
   }
 
   /** Enqueues inside `tx`: the job exists if and only if the transaction commits. */
