@@ -4,6 +4,7 @@
 // test starts is ended by its pid; the shared Redis (6379) and PostgreSQL servers are never touched.
 import http from "node:http";
 import { Redis } from "ioredis";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
   Flt_ChatDocument,
@@ -299,6 +300,33 @@ describe("subscription start point", () => {
       await b.ws.dispose();
     } finally {
       await quiet.stop();
+    }
+  });
+  it("a subscription without `after` skips history even while an older transaction is still open", async () => {
+    // An open transaction that began before the history was written keeps the log's horizon (the
+    // oldest running transaction) behind it, so "now" cannot be a log position: the stream must
+    // start from a snapshot instead, or the message committed before subscribing shows up live.
+    const holder = new pg.Client({ connectionString: inject("databaseUrl") });
+    await holder.connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query("SELECT pg_current_xact_id()");
+      const [alice, bob] = [await signUp(shared), await signUp(shared)];
+      const opening = await send(via(shared.url, alice), { to: bob.id, content: "opening" });
+      const conversationId = opening.conversation.id;
+      const before = await send(via(shared.url, alice), { conversationId, content: "before subscribing" });
+      const b = await subscribeListening(shared, bob, { conversationId });
+      const after = await send(via(shared.url, alice), { conversationId, content: "after subscribing" });
+      await holder.query("COMMIT");
+      await waitUntil(
+        () => eventIds(events(b.sub)).includes(after.id) || b.sub.completed,
+        "the message sent after subscribing",
+      );
+      expect(eventIds(events(b.sub))).toEqual([after.id]);
+      expect(eventIds(events(b.sub))).not.toContain(before.id);
+      await b.ws.dispose();
+    } finally {
+      await holder.end();
     }
   });
 });

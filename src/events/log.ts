@@ -2,25 +2,28 @@ import type { Prisma, PrismaClient } from "../generated/prisma/client.ts";
 import type { Position } from "./position.ts";
 
 /**
- * Every kind of event the log holds. Names are dotted `domain.verb`, as webhooks and the
- * `events` polling query will expose them.
+ * Every kind of event the log holds. Names are dotted `domain.verb`, as webhooks and the `events`
+ * polling query expose them (endpoints subscribe to these names: add new kinds here).
  */
-export type EventType =
-  | "message.created"
-  | "message.edited"
-  | "message.deleted"
-  | "message.replied"
-  | "receipt.updated"
-  | "conversation.created"
-  | "member.added"
-  | "member.removed"
-  | "member.left"
-  | "member.role_changed"
-  | "notification.created"
-  | "notification.read"
-  | "notification.failed"
-  | "broadcast.started"
-  | "broadcast.completed";
+export const EVENT_TYPES = [
+  "message.created",
+  "message.edited",
+  "message.deleted",
+  "message.replied",
+  "receipt.updated",
+  "conversation.created",
+  "member.added",
+  "member.removed",
+  "member.left",
+  "member.role_changed",
+  "notification.created",
+  "notification.read",
+  "notification.failed",
+  "broadcast.started",
+  "broadcast.completed",
+] as const;
+
+export type EventType = (typeof EVENT_TYPES)[number];
 
 export type EventInput = {
   type: EventType;
@@ -69,6 +72,9 @@ export async function appendEvents(tx: Prisma.TransactionClient, events: EventIn
   return positions;
 }
 
+/** The client or a transaction: readers may run inside a writer's transaction (webhook dispatch). */
+export type LogReader = Pick<Prisma.TransactionClient, "$queryRaw">;
+
 export type EventFilter = {
   /** Events of these conversations ... */
   conversationIds?: readonly string[];
@@ -82,7 +88,7 @@ export type EventFilter = {
  * transactions older than the oldest one running (its snapshot xmin) are read.
  */
 export async function readEvents(
-  prisma: PrismaClient,
+  prisma: LogReader,
   after: Position,
   limit: number,
   filter?: EventFilter,
@@ -102,12 +108,49 @@ export async function readEvents(
     LIMIT ${limit}`;
 }
 
+/** How many events `readEvents` would return with no limit (an index range count, for totalCount). */
+export async function countEvents(prisma: LogReader, after: Position, filter?: EventFilter): Promise<number> {
+  const conversations = filter?.conversationIds ?? null;
+  const user = filter?.userId ?? null;
+  const types = filter?.types ?? null;
+  const scoped = filter !== undefined && (conversations !== null || user !== null);
+  const [row] = await prisma.$queryRaw<{ n: number }[]>`
+    SELECT count(*)::int AS n
+    FROM "Event"
+    WHERE (txid, id) > (${after.txid}, ${after.id})
+      AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+      AND (${!scoped} OR "conversationId" = ANY(${conversations ?? []}::uuid[]) OR "userId" = ${user}::uuid)
+      AND (${types === null} OR type = ANY(${types ?? []}::text[]))`;
+  return row?.n ?? 0;
+}
+
 /** The position every reader starting now begins after: all that has finished so far. */
-export async function headPosition(prisma: PrismaClient): Promise<Position> {
+export async function headPosition(prisma: LogReader): Promise<Position> {
   const [row] = await prisma.$queryRaw<{ xmin: bigint }[]>`
     SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin`;
   // Nothing below xmin can still commit; (xmin, 0) sorts after all of it and before anything newer.
   return { txid: row?.xmin ?? 0n, id: 0n };
+}
+
+/** A transaction snapshot: which transactions had committed when it was taken. */
+export type Snapshot = {
+  /** The position to read from: nothing below the snapshot's xmin can be news. */
+  start: Position;
+  /** True when transaction `txid` had committed (or aborted) when the snapshot was taken. */
+  sawCommitted(txid: bigint): boolean;
+};
+
+/** PostgreSQL's current snapshot ("xmin:xmax:xip,..."), for starting a stream at "now" exactly. */
+export async function currentSnapshot(prisma: PrismaClient): Promise<Snapshot> {
+  const [row] = await prisma.$queryRaw<{ snapshot: string }[]>`
+    SELECT pg_current_snapshot()::text AS snapshot`;
+  const [xmin = "0", xmax = "0", xip = ""] = (row?.snapshot ?? "0:0:").split(":");
+  const running = new Set(xip ? xip.split(",").map((x) => BigInt(x)) : []);
+  const max = BigInt(xmax);
+  return {
+    start: { txid: BigInt(xmin), id: 0n },
+    sawCommitted: (txid) => txid < max && !running.has(txid),
+  };
 }
 
 /** Where the retained log begins: a cursor before this cannot be replayed fully. */

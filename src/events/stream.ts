@@ -3,7 +3,7 @@ import type { Context } from "../context.ts";
 import { requireMembership } from "../domain/membership.ts";
 import { codedError, notFound } from "../errors.ts";
 import type { EventType, LogEvent } from "./log.ts";
-import { headPosition, prunedBefore, readEvents } from "./log.ts";
+import { currentSnapshot, headPosition, prunedBefore, readEvents } from "./log.ts";
 import { comparePositions, decodeCursor, isAfter, type Position } from "./position.ts";
 
 const MEMBERSHIP: readonly EventType[] = ["member.added", "member.removed", "member.left"];
@@ -54,6 +54,7 @@ export async function eventStream(ctx: Context, spec: StreamSpec): Promise<Async
       if (e.userId !== viewer.id && (e.conversationId === null || !conversations.has(e.conversationId)))
         return;
       if (failed || !isAfter(eventPosition(e), cursor)) return;
+      if (snapshot?.sawCommitted(e.txid)) return; // committed before the subscription: history
       cursor = eventPosition(e);
       if (e.userId === viewer.id && e.conversationId && MEMBERSHIP.includes(e.type)) {
         if (e.type === "member.added") conversations.add(e.conversationId);
@@ -80,10 +81,11 @@ export async function eventStream(ctx: Context, spec: StreamSpec): Promise<Async
       }
     };
 
-    // Without a cursor the stream starts at "now": the log head, taken before listening, or this
-    // instance's reader position if that is further (what it has read is history, not news). Taking
-    // the head after listening would drop an event that commits in between as "before the start".
-    const head = after ? null : await headPosition(ctx.prisma);
+    // Without a cursor the stream starts at "now": a snapshot taken before listening. What it sees
+    // committed is history; everything else (running then, or begun later) is news, and comes by
+    // the replay below or the live feed. A position alone cannot say this: transactions commit out of
+    // txid order, so some events after any position chosen as "now" were already committed.
+    const snapshot = after ? null : await currentSnapshot(ctx.prisma);
     // Listen first and buffer, so nothing committed while we replay can slip between the two.
     const listener = ctx.hub.listen((events) => {
       if (live) for (const e of events) deliver(e);
@@ -97,23 +99,18 @@ export async function eventStream(ctx: Context, spec: StreamSpec): Promise<Async
       for (const m of memberships) conversations.add(m.conversationId);
       if (only && !conversations.has(only)) throw notFound("Conversation");
 
-      if (after) {
-        cursor = after;
-        for (;;) {
-          const batch = await readEvents(ctx.prisma, cursor, REPLAY_BATCH, {
-            conversationIds: [...conversations],
-            userId: viewer.id,
-            types: [...wanted, ...MEMBERSHIP],
-          });
-          for (const e of batch) deliver(e);
-          const last = batch.at(-1);
-          if (failed || !last || batch.length < REPLAY_BATCH) break;
-          // Filtered events are skipped by `deliver`'s cursor; move past the batch regardless.
-          if (isAfter(eventPosition(last), cursor)) cursor = eventPosition(last);
-        }
-      } else {
-        const start = head ?? listener.position;
-        cursor = isAfter(start, listener.position) ? start : listener.position;
+      cursor = after ?? snapshot?.start ?? listener.position;
+      for (;;) {
+        const batch = await readEvents(ctx.prisma, cursor, REPLAY_BATCH, {
+          conversationIds: [...conversations],
+          userId: viewer.id,
+          types: [...wanted, ...MEMBERSHIP],
+        });
+        for (const e of batch) deliver(e);
+        const last = batch.at(-1);
+        if (failed || !last || batch.length < REPLAY_BATCH) break;
+        // Filtered events are skipped by `deliver`'s cursor; move past the batch regardless.
+        if (isAfter(eventPosition(last), cursor)) cursor = eventPosition(last);
       }
       live = true;
       for (const e of buffered.splice(0)) deliver(e);
@@ -126,7 +123,7 @@ export async function eventStream(ctx: Context, spec: StreamSpec): Promise<Async
 }
 
 /** A cursor must lie inside the retained log: older ones were pruned, newer ones are not ours. */
-async function checkResumable(ctx: Context, after: Position) {
+export async function checkResumable(ctx: Pick<Context, "prisma">, after: Position) {
   const [pruned, head] = await Promise.all([prunedBefore(ctx.prisma), headPosition(ctx.prisma)]);
   if (comparePositions(after, pruned) < 0) {
     throw codedError(
