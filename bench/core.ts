@@ -389,6 +389,9 @@ async function main(): Promise<void> {
       DATABASE_URL: scratch.url,
       JWT_SECRET: "bench-jwt-secret-0123456789abcdef0123456789",
       API_KEY: "bench-api-key-0123456789abcdef",
+      // A load generator is one IP and a few users sending as fast as they can: lift the rate limits.
+      RATE_LIMIT_SEND_PER_SECOND: "1000000",
+      RATE_LIMIT_AUTH_PER_IP_PER_MINUTE: "1000000",
     });
     const url = app.url;
     serverPid = app.pid;

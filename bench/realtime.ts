@@ -441,6 +441,11 @@ async function main(): Promise<void> {
     REDIS_URL,
     JWT_SECRET,
     API_KEY,
+    // A load generator is one IP and a few users sending as fast as they can: lift the rate limits.
+    RATE_LIMIT_SEND_PER_SECOND: "1000000",
+    RATE_LIMIT_AUTH_PER_IP_PER_MINUTE: "1000000",
+    RATE_LIMIT_WS_CONNECTIONS_PER_MINUTE: "1000000",
+    WS_MAX_SUBSCRIPTIONS_PER_SOCKET: "1000000",
   });
 
   try {

@@ -27,7 +27,12 @@ export async function verifyToken(token: string, secret: Uint8Array): Promise<Vi
   const hit = verified.get(token);
   if (hit && hit.key === secret && hit.expiresAt > Date.now()) return hit.viewer;
   try {
-    const { payload } = await jwtVerify(token, secret, { algorithms: ["HS256"], issuer: ISSUER });
+    // Pinned algorithm and issuer; a token must expire (ours always do) and name its user.
+    const { payload } = await jwtVerify(token, secret, {
+      algorithms: ["HS256"],
+      issuer: ISSUER,
+      requiredClaims: ["exp", "sub"],
+    });
     if (typeof payload.sub !== "string") return null;
     const viewer: Viewer = { id: payload.sub, role: payload.role === "ADMIN" ? "ADMIN" : "USER" };
     // Only tokens that are valid now and carry an expiry are cached (nbf is in the past by now).

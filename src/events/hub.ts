@@ -5,7 +5,12 @@ import type { PubSub, Unsubscribe } from "./pubsub.ts";
 
 export type HubListener = (events: readonly LogEvent[]) => void;
 
-export type HubOptions = { pollMs: number; batchSize: number };
+export type HubOptions = {
+  pollMs: number;
+  batchSize: number;
+  /** Told how many events were just handed to how many listeners (metrics). */
+  onDispatch?: (events: number, listeners: number) => void;
+};
 
 /**
  * One log reader per instance. It follows the event log in (txid, id) order and hands every new
@@ -98,6 +103,7 @@ export class EventHub {
           // Advance and dispatch in one synchronous step: a listener that registers between two
           // reads gets either this batch or a position after it, never a gap or a repeat.
           this.position = { txid: last.txid, id: last.id };
+          this.options.onDispatch?.(batch.length, this.listeners.size);
           for (const listener of this.listeners) {
             // One failing subscriber must not keep the batch from the others.
             try {

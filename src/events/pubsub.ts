@@ -35,6 +35,8 @@ export interface PubSub {
     topic: K,
     handler: (payload: Topics[K]) => void,
   ): Promise<Unsubscribe>;
+  /** Metrics hook, set by the app: told how many committed events each announcement covers. */
+  onAnnounce?: (events: number) => void;
   /** Called after the subscriber connection comes back, when notices may have been missed. */
   onReconnect(handler: () => void): void;
   close(): Promise<void>;

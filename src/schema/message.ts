@@ -6,6 +6,7 @@ import { findUserRef, requireUserRef, requireViewer } from "../domain/users.ts";
 import { badInput } from "../errors.ts";
 import type { LogEvent } from "../events/log.ts";
 import { eventStream } from "../events/stream.ts";
+import { consume } from "../limits.ts";
 import { NIL_UUID } from "./conversation.ts";
 import { withValidCursor } from "./cursor.ts";
 import { cursorOf } from "./events.ts";
@@ -174,6 +175,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (query, _root, args, ctx) => {
       const viewer = requireViewer(ctx);
+      await consume(ctx.limits.send, viewer.id);
       if ((args.to == null) === (args.conversationId == null)) {
         throw badInput("to", "Give exactly one of `to` and `conversationId`");
       }
@@ -204,6 +206,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (query, _root, args, ctx) => {
       const viewer = requireViewer(ctx);
+      await consume(ctx.limits.send, viewer.id);
       const content = cleanContent(args.content, ctx.config.maxMessageLength);
       const clientMessageId = cleanClientMessageId(args.clientMessageId);
       const { message: target } = await requireVisibleMessage(ctx, String(args.parentId), viewer.id);

@@ -6,6 +6,7 @@ import { cleanPassword, cleanText, cleanUsername } from "../domain/input.ts";
 import { requireViewer } from "../domain/users.ts";
 import { codedError, conflict, unauthenticated } from "../errors.ts";
 import { Prisma, type User as UserRow } from "../generated/prisma/client.ts";
+import { consume, guardLogin } from "../limits.ts";
 
 export const UserRole = builder.enumType("UserRole", { values: ["USER", "ADMIN"] as const });
 
@@ -57,6 +58,7 @@ builder.mutationFields((t) => ({
     description: "Creates an account with a password and signs it in.",
     args: { username: t.arg.string(), password: t.arg.string(), displayName: t.arg.string() },
     resolve: async (_root, args, ctx) => {
+      await consume(ctx.limits.authIp, ctx.clientIp);
       const username = cleanUsername(args.username);
       const password = cleanPassword(args.password);
       const displayName = cleanText(args.displayName, "displayName", MAX_NAME);
@@ -75,9 +77,14 @@ builder.mutationFields((t) => ({
     description: "Signs in with username and password.",
     args: { username: t.arg.string(), password: t.arg.string() },
     resolve: async (_root, args, ctx) => {
+      // Brute force: attempts per IP, and failed attempts per username (see src/limits.ts).
+      await consume(ctx.limits.authIp, ctx.clientIp);
       const user = await ctx.prisma.user.findUnique({ where: { username: args.username.trim() } });
-      // Unknown users cost a hash check too, so timing does not reveal which usernames exist.
-      const ok = await verifyPassword(args.password, user?.passwordHash ?? (await dummyHash));
+      const ok = await guardLogin(ctx.limits, args.username, async () => {
+        // Unknown users cost a hash check too, so timing does not reveal which usernames exist.
+        const matches = await verifyPassword(args.password, user?.passwordHash ?? (await dummyHash));
+        return Boolean(user?.passwordHash) && matches;
+      });
       if (!user?.passwordHash || !ok) throw unauthenticated("Wrong username or password");
       return { token: await issue(ctx, user), user };
     },
