@@ -1,20 +1,26 @@
 import { createServer, type Server } from "node:http";
 import type { Socket } from "node:net";
-import type { ExecutionArgs } from "graphql";
+import { type ExecutionArgs, GraphQLError } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, maskError as yogaMaskError } from "graphql-yoga";
+import { Redis } from "ioredis";
 import { WebSocketServer } from "ws";
 import { verifyToken } from "./auth/tokens.ts";
 import type { Config } from "./config.ts";
 import { type AppServices, createYogaContext, credentialsFromConnectionParams } from "./context.ts";
 import { type Database, openDatabase } from "./db.ts";
-import { toClientError } from "./errors.ts";
+import { codedError, toClientError } from "./errors.ts";
 import { EventHub } from "./events/hub.ts";
 import { createLocalPubSub, createRedisPubSub } from "./events/pubsub.ts";
+import { clientIp } from "./http/client-ip.ts";
+import { createHttpHandler } from "./http/handler.ts";
 import { Jobs } from "./jobs/queue.ts";
 import { startWorkers } from "./jobs/workers.ts";
-import { createLimits } from "./limits.ts";
+import { consume, createLimits } from "./limits.ts";
+import { createLogger, useOperationNameInLogs, yogaLogger } from "./observability/logger.ts";
+import { createMetrics, useMetrics } from "./observability/metrics.ts";
 import { schema } from "./schema/index.ts";
+import { securityPlugins } from "./security/plugins.ts";
 
 export type App = {
   services: AppServices;
@@ -40,14 +46,35 @@ type Enveloped = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: 
 export async function buildApp(config: Config): Promise<App> {
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const pubsub = config.redisUrl ? createRedisPubSub(config.redisUrl) : createLocalPubSub();
-  const hub = new EventHub(db.prisma, pubsub, { pollMs: config.eventPollMs, batchSize: 1000 });
+  const hardening = config.hardening;
+  const metrics = createMetrics();
+  const logger = createLogger(hardening.logLevel);
+  // Rate limits and /readyz use a connection of their own: no offline queue, so while Redis is
+  // down limits fall back to memory at once and the readiness probe fails fast.
+  const redis = config.redisUrl
+    ? new Redis(config.redisUrl, {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        retryStrategy: (times) => Math.min(50 * 2 ** times, 2_000),
+      })
+    : undefined;
+  redis?.on("error", () => {});
+  const hub = new EventHub(db.prisma, pubsub, {
+    pollMs: config.eventPollMs,
+    batchSize: 1000,
+    onDispatch: (events, listeners) => metrics.eventsDelivered.inc(events * listeners),
+  });
+  pubsub.onReconnect(() => metrics.pubsubReconnects.inc());
+  pubsub.onAnnounce = (events) => metrics.eventsPublished.inc(events);
   await hub.start();
   const jobs = await Jobs.open(db, config.jobs);
+  metrics.setQueueDepthSource(() => jobs.depth());
   const services: AppServices = {
     prisma: db.prisma,
     pubsub,
     hub,
-    limits: createLimits(),
+    limits: createLimits(hardening, redis),
+    metrics,
     jobs,
     config,
     jwtKey: new TextEncoder().encode(config.jwtSecret),
@@ -57,16 +84,36 @@ export async function buildApp(config: Config): Promise<App> {
     schema,
     context: createYogaContext(services),
     graphqlEndpoint: "/graphql",
-    graphiql: config.env !== "production" ? { subscriptionsProtocol: "WS" } : false,
+    graphiql: hardening.graphiql ? { subscriptionsProtocol: "WS" } : false,
     landingPage: false,
-    // Expected (coded) errors are answers, not incidents; tests would drown in them.
-    logging: config.env === "test" ? false : "info",
-    // Coded errors pass through; anything unexpected is masked (no stack traces or SQL to clients).
+    // pino JSON lines; silent under NODE_ENV=test unless LOG_LEVEL says otherwise.
+    logging: yogaLogger(logger),
+    // Coded errors pass through; anything unexpected is masked (no stack traces or SQL to clients;
+    // details only in development).
     maskedErrors: {
+      isDev: config.env === "development",
       maskError: (error, message, isDev) => toClientError(error) ?? yogaMaskError(error, message, isDev),
     },
+    batching: false,
+    ...(hardening.corsOrigins ? { cors: { origin: hardening.corsOrigins, credentials: false } } : {}),
+    plugins: hardening.enabled
+      ? [...securityPlugins(config), useMetrics(metrics), useOperationNameInLogs()]
+      : [],
   });
-  const server = createServer(yoga);
+  const server = createServer(
+    hardening.enabled
+      ? createHttpHandler({
+          next: yoga,
+          config: hardening,
+          logger,
+          metrics,
+          checks: [
+            { name: "database", run: () => db.prisma.$queryRaw`SELECT 1` },
+            ...(redis ? [{ name: "redis", run: () => redis.ping() }] : []),
+          ],
+        })
+      : yoga,
+  );
   const sockets = new Set<Socket>();
   server.on("connection", (socket) => {
     sockets.add(socket);
@@ -76,6 +123,7 @@ export async function buildApp(config: Config): Promise<App> {
   // graphql-ws on the same port and path; one set of plugins and one context factory with HTTP
   // (yoga.getEnveloped), as in graphql-yoga's graphql-ws example.
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  metrics.setWebSocketCount(() => wss.clients.size);
   const wsServer = useServer<Record<string, unknown>>(
     {
       isProd: config.env === "production",
@@ -83,13 +131,37 @@ export async function buildApp(config: Config): Promise<App> {
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args) as never,
       // A token that is present but bad closes the socket with 4403; no token is allowed (the
       // operations themselves then answer UNAUTHENTICATED, as over HTTP).
+      // Connections per user (per IP before sign-in) are rate limited: over the limit the socket
+      // closes with 4429, the code graphql-ws uses for "too many" and which its client does not
+      // retry.
       onConnect: async (ctx) => {
         const { authorization } = credentialsFromConnectionParams(ctx.connectionParams);
-        if (!authorization) return true;
-        const token = /^Bearer\s+(\S+)$/i.exec(authorization.trim())?.[1];
-        return Boolean(token && (await verifyToken(token, services.jwtKey)));
+        let caller = `ip:${clientIp(ctx.extra.request, hardening.trustProxy)}`;
+        if (authorization) {
+          const token = /^Bearer\s+(\S+)$/i.exec(authorization.trim())?.[1];
+          const viewer = token ? await verifyToken(token, services.jwtKey) : null;
+          if (!viewer) return false;
+          caller = `user:${viewer.id}`;
+        }
+        try {
+          await consume(services.limits.wsConnections, caller);
+        } catch (error) {
+          const retryAfter = (error as { extensions?: { retryAfter?: number } }).extensions?.retryAfter ?? 1;
+          ctx.extra.socket.close(4429, `Too many connections: retry in ${retryAfter} s`);
+          return false;
+        }
+        return true;
       },
       onSubscribe: async (ctx, _id, payload) => {
+        // graphql-ws registers the new operation before calling us, so this counts it too.
+        const limit = services.limits.subscriptionsPerSocket;
+        if (Object.keys(ctx.subscriptions).length > limit) {
+          return [
+            codedError("RATE_LIMITED", `At most ${limit} operations at once on one connection`, {
+              retryAfter: 1,
+            }),
+          ];
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -97,15 +169,28 @@ export async function buildApp(config: Config): Promise<App> {
           params: payload,
           connectionParams: ctx.connectionParams ?? {},
         });
+        let document: ExecutionArgs["document"];
+        try {
+          // Syntax errors and request limits (tokens) throw: answer them as errors, as HTTP does.
+          document = parse(payload.query);
+        } catch (error) {
+          return [error instanceof GraphQLError ? error : new GraphQLError("Syntax error")];
+        }
         const args: ExecutionArgs = {
           schema,
           operationName: payload.operationName ?? null,
-          document: parse(payload.query),
+          document,
           variableValues: payload.variables ?? null,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe } satisfies Enveloped,
         };
-        const errors = validate(args.schema, args.document);
+        let errors: readonly GraphQLError[];
+        try {
+          errors = validate(args.schema, args.document);
+        } catch (error) {
+          // GraphQL Armor's limits throw from validation.
+          return [error instanceof GraphQLError ? error : new GraphQLError("Invalid operation")];
+        }
         return errors.length ? errors : args;
       },
     },
@@ -143,7 +228,9 @@ export async function buildApp(config: Config): Promise<App> {
         await jobs.stop();
         hub.stop();
         await pubsub.close();
+        redis?.disconnect();
         await db.close();
+        logger.flush();
       })();
       return stopping;
     },

@@ -3,6 +3,11 @@ import { z } from "zod";
 /** Development-only signing secret, used (with a warning) when JWT_SECRET is unset outside production. */
 const DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789";
 
+const BOOL_FLAG = z
+  .enum(["true", "false", "1", "0", "on", "off", "yes", "no"])
+  .transform((v) => ["true", "1", "on", "yes"].includes(v))
+  .optional();
+
 const schema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -29,12 +34,55 @@ const schema = z.object({
   MAX_PAGE_SIZE: z.coerce.number().int().positive().default(100),
   /** How often each instance reads the event log when no pub/sub notice woke it (ms). */
   EVENT_POLL_MS: z.coerce.number().int().min(10).default(1000),
+  // Production hardening (README, "Production hardening"). Booleans take true/false, 1/0, on/off.
+  /** "off" drops limits, rate limits, metrics and request logs: for benchmarking the overhead only. */
+  HARDENING: z.enum(["on", "off"]).default("on"),
+  GRAPHIQL: BOOL_FLAG,
+  INTROSPECTION: BOOL_FLAG,
+  MAX_DEPTH: z.coerce.number().int().positive().default(12),
+  MAX_ALIASES: z.coerce.number().int().min(0).default(15),
+  MAX_COST: z.coerce.number().int().positive().default(50_000),
+  MAX_TOKENS: z.coerce.number().int().positive().default(1_000),
+  MAX_DIRECTIVES: z.coerce.number().int().min(0).default(50),
+  MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
+  /** Comma-separated allowed browser origins; unset allows any (tokens travel in headers, not cookies). */
+  CORS_ORIGINS: z.string().optional(),
+  /** How many proxies in front of us append to X-Forwarded-For (0: use the socket address). */
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(true|false|\d+)$/, "must be a number of proxies, true (1) or false (0)")
+    .transform((v) => (v === "true" ? 1 : v === "false" ? 0 : Number(v)))
+    .default(0),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  RATE_LIMIT_SEND_PER_SECOND: z.coerce.number().int().positive().default(20),
+  RATE_LIMIT_SEND_BURST: z.coerce.number().int().min(0).default(200),
+  RATE_LIMIT_TYPING_PER_SECOND: z.coerce.number().int().positive().default(10),
+  RATE_LIMIT_SIGNAL_PER_SECOND: z.coerce.number().int().positive().default(30),
+  RATE_LIMIT_AUTH_PER_IP_PER_MINUTE: z.coerce.number().int().positive().default(300),
+  RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME: z.coerce.number().int().positive().default(10),
+  RATE_LIMIT_WS_CONNECTIONS_PER_MINUTE: z.coerce.number().int().positive().default(120),
+  WS_MAX_SUBSCRIPTIONS_PER_SOCKET: z.coerce.number().int().positive().default(100),
   /** Background jobs: attempts in all (the first included), first retry delay (doubles), idle poll. */
   JOB_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(25).default(3),
   JOB_RETRY_DELAY_SECONDS: z.coerce.number().int().min(1).default(5),
   JOB_POLL_SECONDS: z.coerce.number().min(0.5).default(2),
   /** Workers per queue on this instance; 0 runs none here (the instance only enqueues). */
   JOB_CONCURRENCY: z.coerce.number().int().min(0).max(64).default(4),
+  /** How long a webhook endpoint may take to answer before the attempt counts as failed (ms). */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Out-of-app delivery providers (README, "Notifications"): unset means that channel is not configured. */
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, "must be an smtp:// or smtps:// URL")
+    .optional(),
+  EMAIL_FROM: z.string().min(3).default("Messaging <no-reply@localhost>"),
+  SMS_HTTP_URL: z.string().url("must be an http(s) URL").optional(),
+  PUSH_HTTP_URL: z.string().url("must be an http(s) URL").optional(),
+  /** How long one provider call (SMTP or HTTP) may take before it counts as a retryable failure. */
+  PROVIDER_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** Recipients each broadcast fan-out job adds, in one transaction. */
+  BROADCAST_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
 });
 
 export type Config = {
@@ -50,7 +98,48 @@ export type Config = {
   maxMessageLength: number;
   maxPageSize: number;
   eventPollMs: number;
+  /** Production hardening; see src/security, src/http, src/observability and src/limits.ts. */
+  hardening: HardeningConfig;
   jobs: { maxAttempts: number; retryDelaySeconds: number; pollSeconds: number; concurrency: number };
+  webhooks: { timeoutMs: number };
+  /** Providers of email, SMS and push delivery; undefined: that channel is not configured. */
+  delivery: {
+    smtpUrl: string | undefined;
+    emailFrom: string;
+    smsHttpUrl: string | undefined;
+    pushHttpUrl: string | undefined;
+    providerTimeoutMs: number;
+  };
+  /** Recipients per broadcast fan-out batch (BROADCAST_BATCH_SIZE). */
+  broadcastBatchSize: number;
+};
+
+export type HardeningConfig = {
+  /** False only for benchmarking the overhead (HARDENING=off). */
+  enabled: boolean;
+  graphiql: boolean;
+  introspection: boolean;
+  maxDepth: number;
+  maxAliases: number;
+  maxCost: number;
+  maxTokens: number;
+  maxDirectives: number;
+  maxBodyBytes: number;
+  /** null: any origin. */
+  corsOrigins: string[] | null;
+  trustProxy: number;
+  logLevel: string;
+  metricsToken: string | undefined;
+  rateLimits: {
+    sendPerSecond: number;
+    sendBurst: number;
+    typingPerSecond: number;
+    signalPerSecond: number;
+    authPerIpPerMinute: number;
+    loginFailuresPerUsername: number;
+    wsConnectionsPerMinute: number;
+    subscriptionsPerSocket: number;
+  };
 };
 
 /** Reads and validates the environment once; throws one error listing every bad variable. */
@@ -80,11 +169,51 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxMessageLength: e.MAX_MESSAGE_LENGTH,
     maxPageSize: e.MAX_PAGE_SIZE,
     eventPollMs: e.EVENT_POLL_MS,
+    hardening: {
+      enabled: e.HARDENING === "on",
+      // Both default to on outside production, off in it.
+      graphiql: e.GRAPHIQL ?? e.NODE_ENV !== "production",
+      introspection: e.INTROSPECTION ?? e.NODE_ENV !== "production",
+      maxDepth: e.MAX_DEPTH,
+      maxAliases: e.MAX_ALIASES,
+      maxCost: e.MAX_COST,
+      maxTokens: e.MAX_TOKENS,
+      maxDirectives: e.MAX_DIRECTIVES,
+      maxBodyBytes: e.MAX_BODY_BYTES,
+      corsOrigins: e.CORS_ORIGINS
+        ? e.CORS_ORIGINS.split(",")
+            .map((o) => o.trim())
+            .filter(Boolean)
+        : null,
+      trustProxy: e.TRUST_PROXY,
+      // Tests stay quiet unless asked; coded errors are answers, not incidents.
+      logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === "test" ? "silent" : "info"),
+      metricsToken: e.METRICS_TOKEN,
+      rateLimits: {
+        sendPerSecond: e.RATE_LIMIT_SEND_PER_SECOND,
+        sendBurst: e.RATE_LIMIT_SEND_BURST,
+        typingPerSecond: e.RATE_LIMIT_TYPING_PER_SECOND,
+        signalPerSecond: e.RATE_LIMIT_SIGNAL_PER_SECOND,
+        authPerIpPerMinute: e.RATE_LIMIT_AUTH_PER_IP_PER_MINUTE,
+        loginFailuresPerUsername: e.RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME,
+        wsConnectionsPerMinute: e.RATE_LIMIT_WS_CONNECTIONS_PER_MINUTE,
+        subscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS_PER_SOCKET,
+      },
+    },
     jobs: {
       maxAttempts: e.JOB_MAX_ATTEMPTS,
       retryDelaySeconds: e.JOB_RETRY_DELAY_SECONDS,
       pollSeconds: e.JOB_POLL_SECONDS,
       concurrency: e.JOB_CONCURRENCY,
     },
+    webhooks: { timeoutMs: e.WEBHOOK_TIMEOUT_MS },
+    delivery: {
+      smtpUrl: e.SMTP_URL,
+      emailFrom: e.EMAIL_FROM,
+      smsHttpUrl: e.SMS_HTTP_URL,
+      pushHttpUrl: e.PUSH_HTTP_URL,
+      providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
+    },
+    broadcastBatchSize: e.BROADCAST_BATCH_SIZE,
   };
 }

@@ -1,11 +1,14 @@
+import type { IncomingMessage } from "node:http";
 import type { YogaInitialContext } from "graphql-yoga";
 import { safeEqual, type Viewer, verifyToken } from "./auth/tokens.ts";
 import type { Config } from "./config.ts";
 import type { EventHub } from "./events/hub.ts";
 import type { PubSub } from "./events/pubsub.ts";
 import type { PrismaClient } from "./generated/prisma/client.ts";
+import { clientIp } from "./http/client-ip.ts";
 import type { Jobs } from "./jobs/queue.ts";
 import type { Limits } from "./limits.ts";
+import type { AppMetrics } from "./observability/metrics.ts";
 
 /** Per-request context, built the same way for HTTP and WebSocket operations. */
 export type Context = {
@@ -24,14 +27,22 @@ export type Context = {
   isSystem: boolean;
   /** Why a presented token was refused, to say so in UNAUTHENTICATED errors. */
   authError: string | null;
+  /** The caller's IP (X-Forwarded-For only with TRUST_PROXY), for per-IP rate limits. */
+  clientIp: string;
+  /** This instance's Prometheus metrics (absent in contexts built outside an app, e.g. scripts). */
+  metrics?: AppMetrics;
   /** Request-scoped memo, so two fields of one request share a lookup. */
   memo: <T>(key: string, load: () => Promise<T>) => Promise<T>;
 };
 
-export type AppServices = Pick<Context, "prisma" | "pubsub" | "hub" | "limits" | "jobs" | "config" | "jwtKey">;
+export type AppServices = Pick<
+  Context,
+  "prisma" | "pubsub" | "hub" | "limits" | "jobs" | "config" | "jwtKey"
+> &
+  Pick<Partial<Context>, "metrics">;
 
 /** Header-like credentials: HTTP headers, or graphql-ws connectionParams (issue: realtime). */
-export type Credentials = { authorization?: string | null; apiKey?: string | null };
+export type Credentials = { authorization?: string | null; apiKey?: string | null; clientIp?: string };
 
 export function credentialsFromRequest(request: Request): Credentials {
   return { authorization: request.headers.get("authorization"), apiKey: request.headers.get("x-api-key") };
@@ -55,6 +66,7 @@ export async function buildContext(services: AppServices, creds: Credentials): P
     viewer,
     isSystem,
     authError,
+    clientIp: creds.clientIp ?? "unknown",
     memo: <T>(k: string, load: () => Promise<T>) => {
       let hit = cache.get(k) as Promise<T> | undefined;
       if (!hit) {
@@ -67,7 +79,11 @@ export async function buildContext(services: AppServices, creds: Credentials): P
 }
 
 /** graphql-ws puts the socket's connectionParams in the initial context; HTTP has headers. */
-type InitialContext = YogaInitialContext & { connectionParams?: Record<string, unknown> };
+type InitialContext = YogaInitialContext & {
+  connectionParams?: Record<string, unknown>;
+  /** The Node request: yoga's server context over HTTP, the upgrade request over graphql-ws. */
+  req?: IncomingMessage;
+};
 
 export function credentialsFromConnectionParams(params: Record<string, unknown> | undefined): Credentials {
   const text = (v: unknown) => (typeof v === "string" ? v : null);
@@ -79,10 +95,10 @@ export function credentialsFromConnectionParams(params: Record<string, unknown> 
 
 export function createYogaContext(services: AppServices) {
   return (initial: InitialContext) =>
-    buildContext(
-      services,
-      initial.connectionParams
+    buildContext(services, {
+      ...(initial.connectionParams
         ? credentialsFromConnectionParams(initial.connectionParams)
-        : credentialsFromRequest(initial.request),
-    );
+        : credentialsFromRequest(initial.request)),
+      clientIp: initial.req ? clientIp(initial.req, services.config.hardening.trustProxy) : undefined,
+    });
 }

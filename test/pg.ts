@@ -30,7 +30,18 @@ export async function createScratchDatabase(prefix: string): Promise<ScratchData
     name,
     url: url.toString(),
     drop: () =>
-      withAdmin(async (c) => void (await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))),
+      withAdmin(async (c) => {
+        // Let the stopped apps' pools finish closing first: pg's pool.end() can resolve before its
+        // sockets are gone, and a connection FORCE terminates then makes pg emit an 'error' in the
+        // test process that nobody listens to any more (an uncaught exception, failing the run).
+        const deadline = Date.now() + 10_000;
+        while (Date.now() < deadline) {
+          const { rowCount } = await c.query("SELECT 1 FROM pg_stat_activity WHERE datname = $1", [name]);
+          if (rowCount === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      }),
   };
 }
 

@@ -21,7 +21,9 @@ const MAX_STATEMENTS_CHAT = 5; // measured: 4 (user, direct conversation, messag
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startServer();
+  // No background work in this instance (job workers, webhook dispatcher, the log reader's poll
+  // tick): its statements would be counted with the request's.
+  server = await startServer({ JOB_CONCURRENCY: "0", EVENT_POLL_MS: "600000" });
 });
 afterAll(() => server?.stop());
 

@@ -5,6 +5,7 @@ import { v7 as uuidv7 } from "uuid";
 import type { Enqueue } from "../events/transaction.ts";
 import type { NotificationPriority, Prisma } from "../generated/prisma/client.ts";
 import type { EnqueueOptions, JobMap } from "../jobs/queue.ts";
+import { scheduleDigests } from "./digest.ts";
 import { DEFAULT_ROUTE, JOB_PRIORITY, planRoute } from "./routes.ts";
 
 export type DeliveredNotification = { id: string; userId: string; priority: NotificationPriority };
@@ -21,7 +22,7 @@ export async function createDeliveries(
   const [preferences, targets] = await Promise.all([
     tx.notificationPreference.findMany({
       where: { userId: { in: userIds } },
-      select: { userId: true, route: true },
+      select: { userId: true, route: true, digestHourUtc: true },
     }),
     tx.target.findMany({
       where: { userId: { in: userIds } },
@@ -29,6 +30,8 @@ export async function createDeliveries(
     }),
   ]);
   const routeOf = new Map(preferences.map((p) => [p.userId, p.route]));
+  const digestHourOf = new Map(preferences.map((p) => [p.userId, p.digestHourUtc]));
+  const digestUsers = new Set<string>();
   const targetsOf = new Map<string, { id: string; kind: (typeof targets)[number]["kind"] }[]>();
   for (const t of targets) {
     const list = targetsOf.get(t.userId) ?? [];
@@ -54,11 +57,17 @@ export async function createDeliveries(
         viaDigest: p.viaDigest,
         broadcastId,
       });
-      if (!p.viaDigest)
-        jobs.push({ data: { deliveryId: id }, options: { priority: JOB_PRIORITY[n.priority] } });
+      if (p.viaDigest) digestUsers.add(n.userId);
+      else jobs.push({ data: { deliveryId: id }, options: { priority: JOB_PRIORITY[n.priority] } });
     }
   }
   if (rows.length === 0) return 0;
+  // Before the insert: a user whose digest deliveries start waiting now gets their digest job.
+  await scheduleDigests(
+    tx,
+    enqueue,
+    [...digestUsers].map((userId) => ({ userId, digestHourUtc: digestHourOf.get(userId) ?? 8 })),
+  );
   await tx.delivery.createMany({ data: rows });
   await enqueue.many("delivery.send", jobs);
   return rows.length;

@@ -57,6 +57,7 @@ export function announce(pubsub: PubSub, positions: readonly Position[]): void {
     null,
   );
   if (!newest) return;
+  pubsub.onAnnounce?.(positions.length);
   pubsub.publish("log", toJson(newest)).catch((error: unknown) => {
     console.warn(`log notice not published (subscribers will catch up by polling): ${String(error)}`);
   });

@@ -96,6 +96,10 @@ export class Jobs {
       archiveCompletedAfterSeconds: 24 * 60 * 60,
       deleteAfterDays: 7,
       pollingIntervalSeconds: config.pollSeconds,
+      // No pg-boss cron schedules here (scheduled sends are jobs with startAfter), so no cron
+      // polling; an instance that runs no workers leaves maintenance to those that do.
+      schedule: false,
+      supervise: config.concurrency > 0,
     });
     boss.on("error", (error: Error) => console.error(`job queue error: ${error.message}`));
     await boss.start();
@@ -118,10 +122,14 @@ export class Jobs {
    * attempts are spent); the others complete. One polling loop per queue, not one per job slot.
    */
   async work<N extends JobName>(name: N, handler: Handler<N>, concurrency = this.config.concurrency) {
-    const id = await this.boss.work<JobMap[N]>(
+    const id: string = await this.boss.work<JobMap[N]>(
       name,
       { batchSize: Math.max(1, concurrency), includeMetadata: true },
       async (batch) => {
+        // pg-boss waits a whole poll interval after every batch, even a full one, so a backlog
+        // would drain at `concurrency` jobs per JOB_POLL_SECONDS. Fetch again right after this
+        // batch instead; once the queue is empty that costs one empty fetch.
+        if (batch.length > 0) this.boss.notifyWorker(id);
         const results = await Promise.allSettled(batch.map((job) => handler(job)));
         for (const [i, result] of results.entries()) {
           const job = batch[i];
@@ -188,11 +196,17 @@ export class Jobs {
     await this.boss.stop({ graceful: true, wait: true, timeout: timeoutMs, close: true });
   }
 
+  /**
+   * Retry settings go on every job: pg-boss takes a queue's settings from whoever created it first,
+   * so changing JOB_MAX_ATTEMPTS or JOB_RETRY_DELAY_SECONDS later would otherwise not apply.
+   */
   private sendOptions(options: EnqueueOptions) {
     return {
       ...(options.priority !== undefined ? { priority: options.priority } : {}),
       ...(options.startAfter ? { startAfter: options.startAfter } : {}),
-      ...(options.maxAttempts !== undefined ? { retryLimit: options.maxAttempts - 1 } : {}),
+      retryLimit: (options.maxAttempts ?? this.config.maxAttempts) - 1,
+      retryDelay: this.config.retryDelaySeconds,
+      retryBackoff: true,
       ...(options.singletonKey ? { singletonKey: options.singletonKey } : {}),
     };
   }
