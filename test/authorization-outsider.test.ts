@@ -12,18 +12,15 @@ import {
   type GraphQLInputType,
   type GraphQLOutputType,
   getNamedType,
-  isEnumType,
-  isInputObjectType,
   isLeafType,
-  isListType,
   isNonNullType,
   isObjectType,
-  isScalarType,
 } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGroup, send } from "./helpers/actions.ts";
 import { waitUntil } from "./helpers/processes.ts";
 import { initRaw, openRaw, type RawSocket } from "./helpers/raw-ws.ts";
+import { sampleValue } from "./helpers/schema-values.ts";
 import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
 import { openSql, type Sql } from "./helpers/sql.ts";
 
@@ -84,33 +81,18 @@ const secrets = () => [w.title, w.groupId, w.directId, ...w.messageIds, ...w.con
 
 /** A value for an argument; every ID- or String-typed value is `id`. */
 function value(type: GraphQLInputType, id: string): unknown {
-  if (isNonNullType(type)) return value(type.ofType, id);
-  if (isListType(type)) return [value(type.ofType, id)];
-  if (isEnumType(type)) return type.getValues()[0]?.value;
-  if (isInputObjectType(type)) {
-    return Object.fromEntries(
-      Object.values(type.getFields())
-        .filter((f) => isNonNullType(f.type) || getNamedType(f.type).name === "ID")
-        .map((f) => [f.name, value(f.type, id)]),
-    );
-  }
-  if (isScalarType(type)) {
-    switch (type.name) {
-      case "ID":
-      case "String":
-        return id;
-      case "Int":
-      case "Float":
-        return 1;
-      case "Boolean":
-        return true;
-      case "DateTime":
-        return new Date(Date.now() + 60_000).toISOString();
-      default:
-        return {}; // JSON and any scalar added later
-    }
-  }
-  return null;
+  const byScalar: Record<string, unknown> = {
+    ID: id,
+    String: id,
+    Int: 1,
+    Float: 1,
+    Boolean: true,
+    DateTime: new Date(Date.now() + 60_000).toISOString(),
+  };
+  return sampleValue(type, {
+    scalar: (name) => (name in byScalar ? byScalar[name] : {}), // JSON and any scalar added later
+    includeField: (f) => isNonNullType(f.type) || getNamedType(f.type).name === "ID",
+  });
 }
 
 /** Leaf fields (without required arguments) of an output type, one level deep, plus __typename. */

@@ -11,12 +11,8 @@ import {
   type GraphQLInputType,
   type GraphQLObjectType,
   getNamedType,
-  isEnumType,
-  isInputObjectType,
   isLeafType,
-  isListType,
   isNonNullType,
-  isScalarType,
 } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -46,6 +42,7 @@ import {
 } from "./gql/graphql.ts";
 import { rawRequest } from "./helpers/pgt-raw.ts";
 import { closeSql, sql } from "./helpers/pgt-sql.ts";
+import { sampleValue } from "./helpers/schema-values.ts";
 import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
 
 let server: TestServer;
@@ -332,35 +329,16 @@ const schema = buildSchema(sdl);
 const PUBLIC = new Set(["signUp", "logIn"]);
 
 /** A value of the argument's type (ids point at A/B's real objects: even those must not help). */
-function sampleValue(type: GraphQLInputType): unknown {
-  if (isNonNullType(type)) return sampleValue(type.ofType);
-  if (isListType(type)) return [sampleValue(type.ofType)];
-  if (isEnumType(type)) return type.getValues()[0]?.value;
-  if (isInputObjectType(type)) {
-    return Object.fromEntries(
-      Object.values(type.getFields())
-        .filter((f) => isNonNullType(f.type))
-        .map((f) => [f.name, sampleValue(f.type)]),
-    );
-  }
-  if (isScalarType(type)) {
-    switch (type.name) {
-      case "ID":
-        return w.groupId;
-      case "String":
-        return a.username;
-      case "Int":
-      case "Float":
-        return 1;
-      case "Boolean":
-        return true;
-      case "DateTime":
-        return new Date().toISOString();
-      default:
-        return {};
-    }
-  }
-  throw new Error(`no sample for ${String(type)}`);
+function sample(type: GraphQLInputType): unknown {
+  const byScalar: Record<string, unknown> = {
+    ID: w.groupId,
+    String: a.username,
+    Int: 1,
+    Float: 1,
+    Boolean: true,
+    DateTime: new Date().toISOString(),
+  };
+  return sampleValue(type, { scalar: (name) => (name in byScalar ? byScalar[name] : {}) });
 }
 
 /** `query|mutation ($arg: Type!, ...) { field(arg: $arg) { __typename } }` with required args only. */
@@ -370,7 +348,7 @@ function minimalOperation(kind: "query" | "mutation", field: GraphQLField<unknow
   const call = args.length ? `(${args.map((arg) => `${arg.name}: $${arg.name}`).join(", ")})` : "";
   const selection = isLeafType(getNamedType(field.type)) ? "" : " { __typename }";
   const query = `${kind} PgT_AzAnon${defs ? `(${defs})` : ""} { ${field.name}${call}${selection} }`;
-  const variables = Object.fromEntries(args.map((arg) => [arg.name, sampleValue(arg.type)]));
+  const variables = Object.fromEntries(args.map((arg) => [arg.name, sample(arg.type)]));
   return { query, variables };
 }
 

@@ -20,6 +20,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyMigrations } from "../src/db/migrations.ts";
 import { createGroup, send } from "./helpers/actions.ts";
+import { sampleValue } from "./helpers/schema-values.ts";
 import { signUp, startServer, TEST_API_KEY, type TestServer, type TestUser } from "./helpers/server.ts";
 import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
 
@@ -172,16 +173,6 @@ function fuzz(type: GraphQLInputType, rnd: () => number, depth = 0): unknown {
 
 /** A well-formed value of `type` (for the warm-up calls, which should reach their resolvers). */
 function plausible(type: GraphQLInputType): unknown {
-  if (isNonNullType(type)) return plausible(type.ofType);
-  if (isListType(type)) return [plausible(type.ofType)];
-  if (isEnumType(type)) return type.getValues()[0]?.value;
-  if (isInputObjectType(type)) {
-    return Object.fromEntries(
-      Object.values(type.getFields())
-        .filter((f) => isNonNullType(f.type))
-        .map((f) => [f.name, plausible(f.type)]),
-    );
-  }
   const byScalar: Record<string, unknown> = {
     ID: real.ids[0],
     String: "warm-up",
@@ -190,7 +181,7 @@ function plausible(type: GraphQLInputType): unknown {
     Boolean: true,
     DateTime: "2030-01-01T00:00:00Z",
   };
-  return isScalarType(type) && type.name in byScalar ? byScalar[type.name] : {};
+  return sampleValue(type, { scalar: (name) => (name in byScalar ? byScalar[name] : {}) });
 }
 
 describe("fuzzing every mutation's arguments", () => {
