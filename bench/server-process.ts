@@ -27,14 +27,18 @@ export async function startServerProcess(
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`server did not start in 60 s:\n${out}`)), 60_000);
-    child.stdout?.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       out += chunk.toString();
       const match = /ready at (http:\/\/\S+)/.exec(out);
       if (match?.[1]) {
         clearTimeout(timer);
+        // Stop collecting: the server's request log keeps coming, and scanning an ever longer
+        // string for every chunk would spend the load generator's CPU (it shares the machine).
+        child.stdout?.off("data", onData);
         resolve(match[1]);
       }
-    });
+    };
+    child.stdout?.on("data", onData);
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code} before it was ready:\n${out}`));

@@ -17,7 +17,7 @@ import { createHttpHandler } from "./http/handler.ts";
 import { Jobs } from "./jobs/queue.ts";
 import { startWorkers } from "./jobs/workers.ts";
 import { consume, createLimits } from "./limits.ts";
-import { createLogger, useOperationNameInLogs, yogaLogger } from "./observability/logger.ts";
+import { createLogger, useErrorLogging, useOperationNameInLogs, yogaLogger } from "./observability/logger.ts";
 import { createMetrics, useMetrics } from "./observability/metrics.ts";
 import { schema } from "./schema/index.ts";
 import { securityPlugins } from "./security/plugins.ts";
@@ -49,6 +49,7 @@ export async function buildApp(config: Config): Promise<App> {
   const hardening = config.hardening;
   const metrics = createMetrics();
   const logger = createLogger(hardening.logLevel);
+  const loggedErrors = new WeakSet<object>();
   // Rate limits and /readyz use a connection of their own: no offline queue, so while Redis is
   // down limits fall back to memory at once and the readiness probe fails fast.
   const redis = config.redisUrl
@@ -87,7 +88,7 @@ export async function buildApp(config: Config): Promise<App> {
     graphiql: hardening.graphiql ? { subscriptionsProtocol: "WS" } : false,
     landingPage: false,
     // pino JSON lines; silent under NODE_ENV=test unless LOG_LEVEL says otherwise.
-    logging: yogaLogger(logger),
+    logging: yogaLogger(logger, loggedErrors),
     // Coded errors pass through; anything unexpected is masked (no stack traces or SQL to clients;
     // details only in development).
     maskedErrors: {
@@ -97,7 +98,12 @@ export async function buildApp(config: Config): Promise<App> {
     batching: false,
     ...(hardening.corsOrigins ? { cors: { origin: hardening.corsOrigins, credentials: false } } : {}),
     plugins: hardening.enabled
-      ? [...securityPlugins(config), useMetrics(metrics), useOperationNameInLogs()]
+      ? [
+          ...securityPlugins(config),
+          useMetrics(metrics),
+          useOperationNameInLogs(),
+          useErrorLogging(logger, loggedErrors, (error) => toClientError(error) !== undefined),
+        ]
       : [],
   });
   const server = createServer(

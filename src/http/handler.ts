@@ -3,7 +3,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from "node:http
 import type { Logger } from "pino";
 import { safeEqual } from "../auth/tokens.ts";
 import type { HardeningConfig } from "../config.ts";
-import { requestScope, scopeOfRequest } from "../observability/logger.ts";
+import { scopeOfRequest } from "../observability/logger.ts";
 import type { AppMetrics } from "../observability/metrics.ts";
 
 /** A readiness check: resolves when the dependency answers, rejects (or times out) when not. */
@@ -41,19 +41,19 @@ export function createHttpHandler(options: HttpOptions): RequestListener {
       const path = (req.url ?? "/").split("?")[0];
       // Probes and scrapes are frequent and say nothing: debug only.
       const level = path === "/healthz" || path === "/readyz" || path === "/metrics" ? "debug" : "info";
-      requestScope.run(scope, () =>
-        logger[level](
-          {
-            method: req.method,
-            path,
-            status: res.statusCode,
-            durationMs: Math.round((performance.now() - started) * 100) / 100,
-          },
-          "request completed",
-        ),
+      logger[level](
+        {
+          requestId: scope.requestId,
+          operationName: scope.operationName,
+          method: req.method,
+          path,
+          status: res.statusCode,
+          durationMs: Math.round((performance.now() - started) * 100) / 100,
+        },
+        "request completed",
       );
     });
-    requestScope.run(scope, () => route(req, res));
+    route(req, res);
   };
 
   function route(req: IncomingMessage, res: ServerResponse) {
