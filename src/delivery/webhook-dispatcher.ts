@@ -9,6 +9,9 @@ import { writeTransaction } from "../events/transaction.ts";
 
 export type DispatcherOptions = { pollMs: number; batchSize: number };
 
+/** Shortest pause between two drains (a webhook waits at most this much longer). */
+const MIN_DRAIN_GAP_MS = 50;
+
 /**
  * One per instance; at most one dispatches at a time (the state row is taken FOR UPDATE SKIP
  * LOCKED: an instance that finds it taken leaves the work to the holder). Woken by the instance's
@@ -20,6 +23,9 @@ export class WebhookDispatcher {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private closeListener: (() => void) | undefined;
+  private delay: NodeJS.Timeout | undefined;
+  private lastDrain = 0;
+  private lastSkip = 0;
 
   constructor(
     private readonly services: AppServices,
@@ -37,18 +43,31 @@ export class WebhookDispatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.delay);
     this.closeListener?.();
     await this.running;
   }
 
   wake(): void {
     if (this.stopped) return;
-    if (this.running) {
+    if (this.running || this.delay) {
       this.again = true;
+      return;
+    }
+    // Under a stream of writes the log reader wakes us for nearly every commit: take a breath
+    // between drains so that one transaction dispatches many events instead of one each.
+    const wait = this.lastDrain + MIN_DRAIN_GAP_MS - Date.now();
+    if (wait > 0) {
+      this.delay = setTimeout(() => {
+        this.delay = undefined;
+        this.wake();
+      }, wait);
       return;
     }
     this.running = this.drain().finally(() => {
       this.running = null;
+      this.lastDrain = Date.now();
+      if (this.again) this.wake();
     });
   }
 
@@ -56,6 +75,10 @@ export class WebhookDispatcher {
     try {
       do {
         this.again = false;
+        if (!(await this.anyActiveEndpoint())) {
+          await this.skipIdle();
+          continue;
+        }
         if (!(await this.pending())) continue;
         // A full batch means more may be waiting: keep going rather than wait for the next wake.
         while (!this.stopped && (await this.dispatchBatch()) === this.options.batchSize) {}
@@ -64,6 +87,31 @@ export class WebhookDispatcher {
       // The transaction rolled back: nothing moved. The timer tries again.
       console.error(`webhook dispatch failed (will retry): ${String(error)}`);
     }
+  }
+
+  private anyActiveEndpoint(): Promise<boolean> {
+    return this.services.prisma.webhookEndpoint
+      .findFirst({ where: { active: true }, select: { id: true } })
+      .then((e) => e !== null);
+  }
+
+  /**
+   * With no active endpoint nothing needs dispatching: move the position to the log head (at most
+   * once per poll interval) instead of reading every event. Under the position's lock, which
+   * creating or re-activating an endpoint also takes (domain/webhooks.ts holdDispatchPosition), and
+   * after checking again under it, so no endpoint can miss an event it should get.
+   */
+  private async skipIdle(): Promise<void> {
+    if (Date.now() - this.lastSkip < this.options.pollMs) return;
+    this.lastSkip = Date.now();
+    await this.services.prisma.$transaction(async (tx) => {
+      const [state] = await tx.$queryRaw<{ id: number }[]>`
+        SELECT id FROM "WebhookDispatchState" WHERE id = 1 FOR UPDATE SKIP LOCKED`;
+      if (!state) return;
+      if (await tx.webhookEndpoint.findFirst({ where: { active: true }, select: { id: true } })) return;
+      const head = await headPosition(tx);
+      await tx.webhookDispatchState.update({ where: { id: 1 }, data: { txid: head.txid, eventId: head.id } });
+    });
   }
 
   /**

@@ -103,13 +103,28 @@ export async function createWebhookEndpoint(ctx: Pick<Context, "prisma">, input:
     eventTypes: cleanEventTypes(input.eventTypes, "eventTypes", true),
     description: cleanDescription(input.description),
   };
-  // The snapshot tells exactly which transactions had committed by now: their events are history.
-  const [snapshot] = await ctx.prisma.$queryRaw<{ s: string }[]>`SELECT pg_current_snapshot()::text AS s`;
   const secret = newWebhookSecret();
-  const endpoint = await ctx.prisma.webhookEndpoint.create({
-    data: { ...data, secret, startSnapshot: snapshot?.s ?? "" },
+  const endpoint = await ctx.prisma.$transaction(async (tx) => {
+    await holdDispatchPosition(tx);
+    // The snapshot tells exactly which transactions had committed by now: their events are history.
+    const [snapshot] = await tx.$queryRaw<{ s: string }[]>`SELECT pg_current_snapshot()::text AS s`;
+    return tx.webhookEndpoint.create({ data: { ...data, secret, startSnapshot: snapshot?.s ?? "" } });
   });
   return { endpoint, secret };
+}
+
+/**
+ * Locks the dispatcher's position (creating it at the log head if there is none yet) until the
+ * caller's transaction ends. With no active endpoint the dispatcher skips to the head instead of
+ * reading every event (WebhookDispatcher.skipIdle) under this same lock, so an endpoint being
+ * created or re-activated cannot have events skipped after the point it starts from.
+ */
+async function holdDispatchPosition(tx: Prisma.TransactionClient) {
+  await tx.$executeRaw`
+    INSERT INTO "WebhookDispatchState" (id, txid, "eventId")
+    VALUES (1, pg_snapshot_xmin(pg_current_snapshot())::text::bigint, 0)
+    ON CONFLICT (id) DO NOTHING`;
+  await tx.$queryRaw`SELECT 1 FROM "WebhookDispatchState" WHERE id = 1 FOR UPDATE`;
 }
 
 export type EndpointChanges = {
@@ -131,7 +146,11 @@ export async function updateWebhookEndpoint(
   if (changes.eventTypes != null) data.eventTypes = cleanEventTypes(changes.eventTypes, "eventTypes", true);
   if (changes.description !== undefined) data.description = cleanDescription(changes.description);
   if (changes.active != null) data.active = changes.active;
-  return ctx.prisma.webhookEndpoint.update({ where: { id }, data });
+  if (!changes.active) return ctx.prisma.webhookEndpoint.update({ where: { id }, data });
+  return ctx.prisma.$transaction(async (tx) => {
+    await holdDispatchPosition(tx);
+    return tx.webhookEndpoint.update({ where: { id }, data });
+  });
 }
 
 /** A new secret, effective at once (retries of earlier deliveries are signed with it too). */
