@@ -8,10 +8,19 @@ import { buildApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { readMigrations } from "../src/db/migrations.ts";
 import { openDatabase } from "../src/db.ts";
-import { Flt_ChatDocument, Flt_MessageEventsDocument, Flt_SendDocument } from "./gql/graphql.ts";
+import {
+  Bc_BroadcastDocument,
+  Bc_ProgressDocument,
+  type Bc_ProgressQuery,
+  Flt_ChatDocument,
+  Flt_MessageEventsDocument,
+  Flt_SendDocument,
+  Nt_NotificationsDocument,
+  Nt_SendNotificationDocument,
+} from "./gql/graphql.ts";
 import { Client } from "./helpers/client.ts";
 import { waitUntil } from "./helpers/processes.ts";
-import { signUp, TEST_JWT_SECRET } from "./helpers/server.ts";
+import { signUp, TEST_API_KEY, TEST_JWT_SECRET } from "./helpers/server.ts";
 import { subscribeWs, wsClient } from "./helpers/subscriptions.ts";
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "messaging-embedded-"));
@@ -109,5 +118,66 @@ test("embedded app: sign up, send, read back, and receive live over graphql-ws",
   } finally {
     for (const c of ws) await c.dispose();
     await app.stop();
+  }
+});
+
+test("embedded app: the job queue runs on PGlite (a broadcast fans out, a scheduled notification fires)", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "messaging-embedded-jobs-"));
+  const app = await buildApp(
+    loadConfig({
+      NODE_ENV: "test",
+      DATA_DIR: dir,
+      JWT_SECRET: TEST_JWT_SECRET,
+      API_KEY: TEST_API_KEY,
+      JOB_POLL_SECONDS: "0.5",
+      BROADCAST_BATCH_SIZE: "2",
+    }),
+  );
+  try {
+    expect(app.db.kind).toBe("pglite");
+    const url = await app.start(0, "127.0.0.1");
+    const server = { app, url, client: new Client(url), stop: () => app.stop() };
+    const system = server.client.as({ apiKey: TEST_API_KEY });
+    const users = [await signUp(server, "embj"), await signUp(server, "embj"), await signUp(server, "embj")];
+
+    // Three recipients in batches of two: two fan-out jobs, each its own transaction on PGlite.
+    const { broadcast } = await system.ok(Bc_BroadcastDocument, {
+      input: { userIds: users.map((u) => u.id), title: "Hello", body: "from the embedded queue" },
+    });
+    let progress: Bc_ProgressQuery["broadcast"] = null;
+    await waitUntil(
+      async () => {
+        progress = (await system.ok(Bc_ProgressDocument, { id: broadcast.id })).broadcast;
+        return progress?.status === "COMPLETED";
+      },
+      "the broadcast to complete",
+      { timeoutMs: 30_000 },
+    );
+    expect(progress).toMatchObject({ total: 3, counts: { sent: 3, total: 3 } });
+
+    // Due in a second: SCHEDULED (invisible to the addressee) until a job delivers it.
+    const [first] = users;
+    if (!first) throw new Error("no user");
+    const scheduledAt = new Date(Date.now() + 1_000).toISOString();
+    const { sendNotification } = await system.ok(Nt_SendNotificationDocument, {
+      userId: first.id,
+      title: "Later",
+      body: "scheduled",
+      scheduledAt,
+    });
+    expect(sendNotification.status).toBe("SCHEDULED");
+    await waitUntil(
+      async () => {
+        const { notifications } = await first.client.ok(Nt_NotificationsDocument, { first: 10 });
+        return notifications.nodes.some((n) => n.id === sendNotification.id && n.status === "DELIVERED");
+      },
+      "the scheduled notification to be delivered",
+      { timeoutMs: 30_000 },
+    );
+    const { notifications } = await first.client.ok(Nt_NotificationsDocument, { first: 10 });
+    expect(notifications.totalCount).toBe(2); // the broadcast's and the scheduled one, once each
+  } finally {
+    await app.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
