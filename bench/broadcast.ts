@@ -12,7 +12,7 @@
 // Target: API deliveries/s >= 1/3 of the floor's. Prints PASS/FAIL and exits 0 either way.
 import pg from "pg";
 import { uuidv7 } from "./raw-send.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./scratch-db.ts";
+import { createScratchDatabase, runCleanup, type ScratchDatabase } from "./scratch-db.ts";
 import { type ServerProcess, startServerProcess } from "./server-process.ts";
 import { envInt, fmt, table } from "./stats.ts";
 
@@ -151,15 +151,10 @@ async function main(): Promise<void> {
   let scratch: ScratchDatabase | undefined;
   let app: ServerProcess | undefined;
   let pool: pg.Pool | undefined;
-  const cleanup = async () => {
-    await app?.stop().catch((e) => console.error(`stopping the app failed: ${e}`));
-    await pool?.end().catch(() => {});
-    if (process.env.BENCH_KEEP_DB) log(`kept the scratch database: ${scratch?.url}`);
-    else await scratch?.drop().catch((e) => console.error(`dropping ${scratch?.name} failed: ${e}`));
-  };
-  process.once("SIGINT", () => {
-    log("interrupted; dropping the scratch database");
-    void cleanup().finally(() => process.exit(130));
+  const cleanup = runCleanup({
+    scratch: () => scratch,
+    stops: () => [() => app?.stop() ?? Promise.resolve(), () => pool?.end() ?? Promise.resolve()],
+    log,
   });
   try {
     scratch = await createScratchDatabase("bench_bc");

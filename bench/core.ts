@@ -16,7 +16,7 @@ import os from "node:os";
 import pg from "pg";
 import { type BenchUser, createGroup, GraphQLClient, sendIn, sendTo, signUpMany } from "./graphql.ts";
 import { rawSend } from "./raw-send.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./scratch-db.ts";
+import { createScratchDatabase, runCleanup, type ScratchDatabase } from "./scratch-db.ts";
 import { checkConsistency, type HistorySpec, installHelpers, seedHistory } from "./seed.ts";
 import { type ServerProcess, startServerProcess } from "./server-process.ts";
 import { envInt, fmt, machineTicks, median, percentile, table } from "./stats.ts";
@@ -368,16 +368,11 @@ async function main(): Promise<void> {
   let scratch: ScratchDatabase | undefined;
   let app: ServerProcess | undefined;
   const pools: pg.Pool[] = [];
-  const cleanup = async () => {
-    await app?.stop().catch((e) => console.error(`stopping the app failed: ${e}`));
-    for (const pool of pools) await pool.end().catch(() => {});
-    if (process.env.BENCH_KEEP_DB) log(`kept the scratch database: ${scratch?.url}`);
-    else await scratch?.drop().catch((e) => console.error(`dropping ${scratch?.name} failed: ${e}`));
-  };
   // Ctrl-C must not leave a 200k-message database behind.
-  process.once("SIGINT", () => {
-    log("interrupted; dropping the scratch database");
-    void cleanup().finally(() => process.exit(130));
+  const cleanup = runCleanup({
+    scratch: () => scratch,
+    stops: () => [() => app?.stop() ?? Promise.resolve(), ...pools.map((pool) => () => pool.end())],
+    log,
   });
 
   try {

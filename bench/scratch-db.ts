@@ -38,3 +38,28 @@ export async function createScratchDatabase(prefix = "bench"): Promise<ScratchDa
     },
   };
 }
+
+/** What a benchmark run holds: each piece is read when the run ends, so it may still be unset. */
+export type RunResources = {
+  scratch: () => ScratchDatabase | undefined;
+  stops: () => (() => Promise<unknown>)[];
+  log: (message: string) => void;
+};
+
+/**
+ * The teardown of a benchmark run (servers and pools, then the scratch database), run at the end and
+ * on Ctrl-C, so an interrupted run leaves no database behind; BENCH_KEEP_DB=1 keeps it to inspect.
+ */
+export function runCleanup({ scratch, stops, log }: RunResources): () => Promise<void> {
+  const cleanup = async () => {
+    for (const stop of stops()) await stop().catch((e) => console.error(`teardown step failed: ${e}`));
+    const db = scratch();
+    if (process.env.BENCH_KEEP_DB) log(`kept the scratch database: ${db?.url}`);
+    else await db?.drop().catch((e) => console.error(`dropping ${db?.name} failed: ${e}`));
+  };
+  process.once("SIGINT", () => {
+    log("interrupted; dropping the scratch database");
+    void cleanup().finally(() => process.exit(130));
+  });
+  return cleanup;
+}
