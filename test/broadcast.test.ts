@@ -21,6 +21,7 @@ import {
   type DeliveryState,
 } from "./gql/graphql.ts";
 import type { Client } from "./helpers/client.ts";
+import { listenLocal } from "./helpers/listen.ts";
 import { countStatements } from "./helpers/pgt-statement-counter.ts";
 import { waitUntil } from "./helpers/rt-realtime.ts";
 import {
@@ -64,9 +65,7 @@ async function startSmtp(refused: Set<string>) {
       });
     },
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
+  const port = await listenLocal(server, () => server.server.address());
   return {
     url: `smtp://127.0.0.1:${port}`,
     received,

@@ -40,6 +40,20 @@ afterAll(async () => {
 const titlesOf = async (user: TestUser) =>
   (await user.client.ok(Nt_NotificationsDocument, {})).notifications.nodes.map((n) => n.title);
 
+/** Waits until the fire job of a scheduled thing (found by the id in its data) has completed. */
+const fireJobDone = (queue: string, key: string, id: string) =>
+  waitUntil(
+    `${queue} job for ${id} to complete`,
+    async () =>
+      (
+        await sql(`SELECT 1 FROM pgboss.job WHERE name = $1 AND data->>$2 = $3 AND state = 'completed'`, [
+          queue,
+          key,
+          id,
+        ])
+      ).length === 1,
+    WAIT,
+  );
 describe("scheduled notifications", () => {
   it("stay invisible until scheduledAt, then arrive (DELIVERED, deliveredAt, event)", async () => {
     const at = inSeconds(4);
@@ -83,17 +97,7 @@ describe("scheduled notifications", () => {
     expect((await system.ok(Nt_CancelScheduledDocument, { id: n.id })).cancelScheduled).toBe(true);
     expect((await system.fail(Nt_CancelScheduledDocument, { id: n.id })).code).toBe("CONFLICT");
     // The job runs at its time and finds it CANCELLED.
-    await waitUntil(
-      "fire job done",
-      async () =>
-        (
-          await sql(
-            `SELECT 1 FROM pgboss.job WHERE name = 'notification.fire' AND data->>'notificationId' = $1 AND state = 'completed'`,
-            [n.id],
-          )
-        ).length === 1,
-      WAIT,
-    );
+    await fireJobDone("notification.fire", "notificationId", n.id);
     expect(await titlesOf(bob)).not.toContain("Never");
     const [row] = await sql<{ status: string }>(
       `SELECT status::text FROM "Notification" WHERE id = $1::uuid`,
@@ -144,17 +148,7 @@ describe("scheduled messages", () => {
     expect((await carol.client.fail(Nt_CancelScheduledDocument, { id: s.id })).code).toBe("NOT_FOUND");
     expect((await system.fail(Nt_CancelScheduledDocument, { id: s.id })).code).toBe("NOT_FOUND");
     expect((await alice.client.ok(Nt_CancelScheduledDocument, { id: s.id })).cancelScheduled).toBe(true);
-    await waitUntil(
-      "fire job done",
-      async () =>
-        (
-          await sql(
-            `SELECT 1 FROM pgboss.job WHERE name = 'message.fire' AND data->>'scheduledMessageId' = $1 AND state = 'completed'`,
-            [s.id],
-          )
-        ).length === 1,
-      WAIT,
-    );
+    await fireJobDone("message.fire", "scheduledMessageId", s.id);
     expect((await carol.client.ok(Nt_ChatDocument, { with: alice.id })).chat.totalCount).toBe(0);
     const list = await alice.client.ok(Nt_ScheduledMessagesDocument, {});
     expect(list.scheduledMessages.nodes.find((m) => m.id === s.id)?.state).toBe("CANCELLED");

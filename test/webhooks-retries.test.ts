@@ -2,11 +2,11 @@
 // always fails (DEAD after JOB_MAX_ATTEMPTS), one that never answers (WEBHOOK_TIMEOUT_MS), and two
 // app instances following one log. On a database of its own, so only this file's events exist.
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Wh_CreateDocument, Wh_DeleteDocument, Wh_DeliveriesDocument } from "./gql/graphql.ts";
 import { send } from "./helpers/actions.ts";
 import type { Client } from "./helpers/client.ts";
+import { listenLocal } from "./helpers/listen.ts";
 import { type ReceivedRequest, type Receiver, startReceiver } from "./helpers/receiver.ts";
 import { waitUntil } from "./helpers/rt-realtime.ts";
 import { signUp, startServer, TEST_API_KEY, type TestServer, type TestUser } from "./helpers/server.ts";
@@ -107,9 +107,8 @@ describe("webhook retries", () => {
   it("counts an endpoint that does not answer within WEBHOOK_TIMEOUT_MS as a failed attempt", async () => {
     // Accepts the request and never answers.
     const silent: Server = createServer(() => {});
-    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = await listenLocal(silent, () => silent.address());
     try {
-      const { port } = silent.address() as AddressInfo;
       const endpoint = await endpointFor(`http://127.0.0.1:${port}/hook`);
       await send(alice, { to: bob.username, content: "into the void" });
       await waitUntil(

@@ -1,6 +1,7 @@
 // A TCP proxy on 127.0.0.1 that delays everything the server sends back: a slow network link in
 // front of a real server (fault injection without touching either side).
 import { connect, createServer, type Socket } from "node:net";
+import { listenLocal } from "./listen.ts";
 
 export type LatencyProxy = { port: number; close(): Promise<void> };
 
@@ -30,12 +31,7 @@ export async function startLatencyProxy(targetPort: number, delayMs: number): Pr
     upstream.on("close", () => setTimeout(end, delayMs));
     upstream.on("error", () => {});
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
+  const port = await listenLocal(server, () => server.address());
   return {
     port,
     close: () =>

@@ -2,6 +2,7 @@
 // request and answers with a chosen status, failing the first N requests or all of them.
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { listenLocal } from "./listen.ts";
 
 export type ReceivedRequest = {
   method: string;
@@ -89,12 +90,7 @@ export async function startReceiver(options: ReceiverOptions = {}): Promise<Rece
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
+  const port = await listenLocal(server, () => server.address());
   return {
     url: `http://127.0.0.1:${port}/`,
     requests,

@@ -1,6 +1,7 @@
 // A real SMTP server (the `smtp-server` package) on 127.0.0.1 and a free port, capturing every mail
 // the app sends, for the email provider tests. It can refuse the next N mails with a 4xx/5xx reply.
 import { SMTPServer } from "smtp-server";
+import { listenLocal } from "./listen.ts";
 
 export type CapturedMail = {
   from: string;
@@ -78,12 +79,7 @@ export async function startSmtp(): Promise<SmtpSink> {
       });
     },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const address = server.server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
+  const port = await listenLocal(server, () => server.server.address());
   return {
     url: `smtp://127.0.0.1:${port}`,
     mails,
