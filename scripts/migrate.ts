@@ -20,7 +20,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import { bindMigrationAwareSqlAdapterFactory } from "@prisma/driver-adapter-utils";
 import * as wasmBindings from "@prisma/schema-engine-wasm/schema_engine_bg";
 import pg from "pg";
-import { applyMigrations, MIGRATIONS_DIR, migrationStatus, readMigrations } from "../src/db/migrations.ts";
+import { applyMigrations, MIGRATIONS_DIR, migrationStatus, readMigrations } from "../src/core/migrations.ts";
 
 const SCHEMA_PATH = fileURLToPath(new URL("../prisma/schema.prisma", import.meta.url));
 const DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres";

@@ -1,5 +1,5 @@
-import { buildApp } from "./app.ts";
-import { loadConfig } from "./config.ts";
+import { buildApp } from "./app/app.ts";
+import { loadConfig } from "./core/config.ts";
 
 // The only file that listens: reads config, starts the app, stops cleanly on SIGTERM/SIGINT.
 const config = loadConfig();

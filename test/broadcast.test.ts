@@ -4,8 +4,8 @@
 import pg from "pg";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signToken } from "../src/auth/tokens.ts";
-import { fanoutBatch } from "../src/domain/broadcasts.ts";
+import { fanoutBatch } from "../src/features/broadcasts/broadcasts.ts";
+import { signToken } from "../src/features/users/tokens.ts";
 import {
   Bc_AddTargetDocument,
   Bc_BroadcastDocument,

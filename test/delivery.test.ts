@@ -4,7 +4,7 @@
 // preference, retries with backoff, the dead and failed states, the digest, the per-target log.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sendDelivery } from "../src/delivery/send.ts";
+import { sendDelivery } from "../src/features/notifications/delivery/send.ts";
 import {
   Nt_AddTargetDocument,
   Nt_NotificationDeliveriesDocument,

@@ -4,10 +4,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, expect, test } from "vitest";
-import { buildApp } from "../src/app.ts";
-import { loadConfig } from "../src/config.ts";
-import { readMigrations } from "../src/db/migrations.ts";
-import { openDatabase } from "../src/db.ts";
+import { buildApp } from "../src/app/app.ts";
+import { loadConfig } from "../src/core/config.ts";
+import { openDatabase } from "../src/core/db.ts";
+import { readMigrations } from "../src/core/migrations.ts";
 import {
   Bc_BroadcastDocument,
   Bc_ProgressDocument,

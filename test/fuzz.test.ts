@@ -18,7 +18,7 @@ import {
 } from "graphql";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyMigrations } from "../src/db/migrations.ts";
+import { applyMigrations } from "../src/core/migrations.ts";
 import { createGroup, send } from "./helpers/actions.ts";
 import { sampleValue } from "./helpers/schema-values.ts";
 import { signUp, startServer, TEST_API_KEY, type TestServer, type TestUser } from "./helpers/server.ts";

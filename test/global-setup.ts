@@ -1,7 +1,7 @@
 // Vitest globalSetup: one fresh, migrated PostgreSQL database per test run, dropped afterwards.
 // Tests get its URL with `inject("databaseUrl")`.
 import type { TestProject } from "vitest/node";
-import { applyMigrations } from "../src/db/migrations.ts";
+import { applyMigrations } from "../src/core/migrations.ts";
 import { ADMIN_URL, createScratchDatabase, postgresAvailable } from "./pg.ts";
 
 declare module "vitest" {

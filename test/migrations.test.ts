@@ -4,8 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { afterEach, describe, expect, inject, test } from "vitest";
-import { applyMigrations, migrationStatus, readMigrations } from "../src/db/migrations.ts";
-import { openDatabase } from "../src/db.ts";
+import { openDatabase } from "../src/core/db.ts";
+import { applyMigrations, migrationStatus, readMigrations } from "../src/core/migrations.ts";
 import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
 
 const databaseUrl = inject("databaseUrl");

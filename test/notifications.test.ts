@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import type { Client as WsClient } from "graphql-ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signToken } from "../src/auth/tokens.ts";
+import { signToken } from "../src/features/users/tokens.ts";
 import {
   Nt_AddTargetDocument,
   Nt_CreateTemplateDocument,

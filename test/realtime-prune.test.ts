@@ -2,8 +2,8 @@
 // the shared test database (other test files' too), so this lives in its own file and holds the
 // run's event-log lock (see withLogLock) while its cursor is out, as the resume tests do.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createNotification } from "../src/domain/notifications.ts";
 import { pruneEvents } from "../src/events/log.ts";
+import { createNotification } from "../src/features/notifications/notifications.ts";
 import {
   Rt_MessageEventsDocument,
   Rt_NotificationEventsDocument,

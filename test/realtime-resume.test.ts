@@ -1,7 +1,7 @@
 // Resuming subscriptions from a cursor on the other instance (messageEvents, receiptEvents,
 // notificationEvents), bad cursors, and delivery without Redis (the log alone carries events).
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createNotification } from "../src/domain/notifications.ts";
+import { createNotification } from "../src/features/notifications/notifications.ts";
 import {
   Rt_CreateGroupDocument,
   Rt_DeleteDocument,

@@ -1,4 +1,4 @@
-import { badInput } from "../errors.ts";
+import { badInput } from "../core/errors.ts";
 
 /**
  * A place in the event log. Events are read in (txid, id) order and only below the oldest running

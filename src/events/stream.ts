@@ -1,7 +1,7 @@
 import { Repeater } from "graphql-yoga";
-import type { Context } from "../context.ts";
-import { requireMembership } from "../domain/membership.ts";
-import { codedError, notFound } from "../errors.ts";
+import { codedError, notFound } from "../core/errors.ts";
+import { requireMembership } from "../features/messaging/visibility.ts";
+import type { Context } from "../schema/context.ts";
 import type { EventType, LogEvent } from "./log.ts";
 import { currentSnapshot, headPosition, prunedBefore, readEvents } from "./log.ts";
 import { comparePositions, decodeCursor, isAfter, type Position } from "./position.ts";

@@ -1,6 +1,6 @@
-import type { Context } from "../context.ts";
+import type { EnqueueOptions, JobMap, JobName } from "../core/jobs.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
-import type { EnqueueOptions, JobMap, JobName } from "../jobs/queue.ts";
+import type { Context } from "../schema/context.ts";
 import { appendEvents, type EventInput } from "./log.ts";
 import { comparePositions, type Position, toJson } from "./position.ts";
 import type { PubSub } from "./pubsub.ts";

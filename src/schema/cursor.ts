@@ -1,5 +1,5 @@
-import { isUuid } from "../domain/input.ts";
-import { badInput } from "../errors.ts";
+import { badInput } from "../core/errors.ts";
+import { isUuid } from "../core/input.ts";
 
 /**
  * Pothos decodes connection cursors but cannot know our ids are UUIDs: a well-formed cursor around

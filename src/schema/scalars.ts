@@ -1,5 +1,5 @@
 import { DateTimeResolver, JSONResolver } from "graphql-scalars";
-import { builder } from "../builder.ts";
+import { builder } from "./builder.ts";
 
 builder.addScalarType("DateTime", DateTimeResolver);
 builder.addScalarType("JSON", JSONResolver);

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { inject } from "vitest";
-import { type App, buildApp } from "../../src/app.ts";
-import { loadConfig } from "../../src/config.ts";
+import { type App, buildApp } from "../../src/app/app.ts";
+import { loadConfig } from "../../src/core/config.ts";
 import { SignUpDocument } from "../gql/graphql.ts";
 import { Client } from "./client.ts";
 

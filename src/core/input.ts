@@ -1,0 +1,51 @@
+import { badInput } from "./errors.ts";
+
+// Input rules in one place, so every operation rejects bad input the same way (BAD_USER_INPUT
+// naming the field) before it writes anything.
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Our ids are UUIDs; anything else cannot name a row (and must not reach a uuid column). */
+export const isUuid = (value: string) => UUID.test(value);
+
+export function cleanContent(content: string, maxLength: number, field = "content"): string {
+  const value = content.trim();
+  if (value.length === 0) throw badInput(field, `${field} must not be empty`);
+  if (value.length > maxLength) throw badInput(field, `${field} must be at most ${maxLength} characters`);
+  return value;
+}
+
+// Usernames cannot look like ids (no 36-character UUIDs fit the pattern), so "a user id or a
+// username" arguments are unambiguous.
+const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/;
+
+export function cleanUsername(username: string, field = "username"): string {
+  const value = username.trim();
+  if (!USERNAME.test(value)) {
+    throw badInput(field, `${field} must be 3-32 characters of letters, digits, '_', '.' or '-'`);
+  }
+  return value;
+}
+
+export function cleanText(value: string, field: string, maxLength: number): string {
+  const v = value.trim();
+  if (v.length === 0) throw badInput(field, `${field} must not be empty`);
+  if (v.length > maxLength) throw badInput(field, `${field} must be at most ${maxLength} characters`);
+  return v;
+}
+
+export function cleanPassword(password: string, field = "password"): string {
+  if (password.length < 8) throw badInput(field, `${field} must be at least 8 characters`);
+  if (password.length > 256) throw badInput(field, `${field} must be at most 256 characters`);
+  return password;
+}
+
+/** An optional client-chosen idempotency key. */
+export function cleanClientMessageId(value: string | null | undefined): string | null {
+  if (value == null) return null;
+  const v = value.trim();
+  if (v.length === 0 || v.length > 128) {
+    throw badInput("clientMessageId", "clientMessageId must be 1-128 characters");
+  }
+  return v;
+}
