@@ -1,15 +1,11 @@
 // Starts this instance's background workers: every queue's handler, plus the loops that feed
 // queues from durable state (the webhook dispatcher). Each domain registers its own in one file.
 
+import type { LiveServices, RegisterWorkers, StopWorker } from "../events/services.ts";
 import { registerBroadcastWorkers } from "../features/broadcasts/broadcasts.jobs.ts";
 import { registerScheduledWorkers } from "../features/messaging/scheduled-messages.jobs.ts";
 import { registerDeliveryWorkers } from "../features/notifications/notifications.jobs.ts";
 import { registerWebhookWorkers } from "../features/webhooks/webhooks.jobs.ts";
-import type { AppServices } from "../schema/context.ts";
-
-/** What a registration may leave running besides pg-boss workers; stopped before the queue. */
-export type StopWorker = () => Promise<void> | void;
-export type RegisterWorkers = (services: AppServices) => Promise<StopWorker | undefined>;
 
 const REGISTRATIONS: RegisterWorkers[] = [
   registerDeliveryWorkers,
@@ -19,7 +15,7 @@ const REGISTRATIONS: RegisterWorkers[] = [
 ];
 
 /** Registers every worker (unless JOB_CONCURRENCY=0); returns a function that stops them. */
-export async function startWorkers(services: AppServices): Promise<() => Promise<void>> {
+export async function startWorkers(services: LiveServices): Promise<() => Promise<void>> {
   if (services.config.jobs.concurrency === 0) return async () => {};
   const stops: StopWorker[] = [];
   for (const register of REGISTRATIONS) {

@@ -26,7 +26,9 @@ export const notFound = (what: string) => codedError("NOT_FOUND", `${what} not f
 /** `field` names the offending argument, so forms and no-code tools can point at it. */
 export const badInput = (field: string, message: string) => codedError("BAD_USER_INPUT", message, { field });
 
-export const conflict = (message: string) => codedError("CONFLICT", message);
+/** `field`, when given, names the argument that conflicts (e.g. a reused clientMessageId). */
+export const conflict = (message: string, field?: string) =>
+  codedError("CONFLICT", message, field ? { field } : {});
 
 /**
  * Turns the few library errors that describe bad input into coded errors; everything else stays

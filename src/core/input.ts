@@ -49,3 +49,13 @@ export function cleanClientMessageId(value: string | null | undefined): string |
   }
   return v;
 }
+
+const YEAR_MS = 366 * 24 * 60 * 60 * 1000;
+
+/** A time in the future and at most a year away, or BAD_USER_INPUT on `field`. */
+export function cleanScheduledAt(value: Date, field: string): Date {
+  const t = value.getTime();
+  if (Number.isNaN(t) || t <= Date.now()) throw badInput(field, `${field} must be in the future`);
+  if (t > Date.now() + YEAR_MS) throw badInput(field, `${field} must be at most a year from now`);
+  return value;
+}

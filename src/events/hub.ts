@@ -1,7 +1,7 @@
+import type { PubSub, Unsubscribe } from "../core/pubsub.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { headPosition, type LogEvent, readEvents } from "./log.ts";
 import { fromJson, isAfter, ORIGIN, type Position } from "./position.ts";
-import type { PubSub, Unsubscribe } from "./pubsub.ts";
 
 /** Longest pause between reads while an announced event is not readable yet. */
 const MAX_RETRY_DELAY_MS = 16;

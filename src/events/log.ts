@@ -47,31 +47,6 @@ export type LogEvent = {
   createdAt: Date;
 };
 
-/**
- * Appends events inside the caller's transaction: they commit (or roll back) with the change.
- * One INSERT per event, in order: a multi-row insert does not promise that ids follow the rows,
- * and readers rely on the log order within a transaction (conversation created before its members).
- */
-export async function appendEvents(tx: Prisma.TransactionClient, events: EventInput[]): Promise<Position[]> {
-  const positions: Position[] = [];
-  for (const e of events) {
-    positions.push(
-      await tx.event.create({
-        data: {
-          type: e.type,
-          conversationId: e.conversationId ?? null,
-          userId: e.userId ?? null,
-          messageId: e.messageId ?? null,
-          seq: e.seq ?? null,
-          payload: e.payload ?? {},
-        },
-        select: { id: true, txid: true },
-      }),
-    );
-  }
-  return positions;
-}
-
 /** The client or a transaction: readers may run inside a writer's transaction (webhook dispatch). */
 export type LogReader = Pick<Prisma.TransactionClient, "$queryRaw">;
 

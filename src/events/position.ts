@@ -1,4 +1,5 @@
 import { badInput } from "../core/errors.ts";
+import type { PositionJson } from "../core/pubsub.ts";
 
 /**
  * A place in the event log. Events are read in (txid, id) order and only below the oldest running
@@ -28,7 +29,5 @@ export function decodeCursor(cursor: string, field = "after"): Position {
   return { txid: BigInt(match[1]), id: BigInt(match[2]) };
 }
 
-/** JSON-safe form for pub/sub notices (bigint does not survive JSON). */
-export type PositionJson = { txid: string; id: string };
 export const toJson = (p: Position): PositionJson => ({ txid: p.txid.toString(), id: p.id.toString() });
 export const fromJson = (p: PositionJson): Position => ({ txid: BigInt(p.txid), id: BigInt(p.id) });

@@ -1,7 +1,7 @@
 import { Repeater } from "graphql-yoga";
 import { codedError, notFound } from "../core/errors.ts";
-import { requireMembership } from "../features/messaging/visibility.ts";
-import type { Context } from "../schema/context.ts";
+import type { Services } from "../core/services.ts";
+import type { EventHub } from "./hub.ts";
 import type { EventType, LogEvent } from "./log.ts";
 import { currentSnapshot, headPosition, prunedBefore, readEvents } from "./log.ts";
 import { comparePositions, decodeCursor, isAfter, type Position } from "./position.ts";
@@ -12,7 +12,7 @@ const REPLAY_BATCH = 500;
 export type StreamSpec = {
   /** Event types the subscriber receives. */
   types: readonly EventType[];
-  /** Only this conversation (the viewer must be a member: NOT_FOUND otherwise). */
+  /** Only this conversation (the caller checked that the user may see it). */
   conversationId?: string | null;
   /** Only events addressed to the viewer (userId), not conversation events. */
   addressedOnly?: boolean;
@@ -23,19 +23,33 @@ export type StreamSpec = {
 export const eventPosition = (e: LogEvent): Position => ({ txid: e.txid, id: e.id });
 
 /**
+ * Who the stream is for. The conversations it may see come from the caller's visibility rule
+ * (features/messaging/visibility.ts), read once after the stream listens; from then on the stream
+ * follows the user's membership events in the log.
+ */
+export type StreamSubscriber = {
+  userId: string;
+  visibleConversations: () => Promise<readonly string[]>;
+};
+
+type StreamServices = Pick<Services, "prisma"> & { hub: EventHub };
+
+/**
  * The events one subscriber may see, in log order, exactly once: replay after the cursor from the
  * log, then the instance's live feed, dropping anything at or before the last delivered position.
  * Membership is followed as the log goes: removed from a conversation, the viewer stops receiving
  * it at that point in the log (a single-conversation stream ends with NOT_FOUND).
  */
-export async function eventStream(ctx: Context, spec: StreamSpec): Promise<AsyncIterable<LogEvent>> {
-  const viewer = ctx.viewer;
-  if (!viewer) throw new Error("eventStream needs a viewer (guarded by authScopes)");
+export async function eventStream(
+  ctx: StreamServices,
+  subscriber: StreamSubscriber,
+  spec: StreamSpec,
+): Promise<AsyncIterable<LogEvent>> {
+  const viewer = { id: subscriber.userId };
   const wanted = new Set<EventType>(spec.types);
   const after = spec.after ? decodeCursor(spec.after) : null;
   const only = spec.conversationId ?? null;
   // Checked before the stream starts, so the subscribe call itself answers with the error.
-  if (only) await requireMembership(ctx, only, viewer.id);
   if (after) await checkResumable(ctx, after);
 
   return new Repeater<LogEvent>(async (push, stop) => {
@@ -92,11 +106,7 @@ export async function eventStream(ctx: Context, spec: StreamSpec): Promise<Async
       else buffered.push(...events);
     });
     try {
-      const memberships = await ctx.prisma.membership.findMany({
-        where: { userId: viewer.id, leftAt: null, ...(only ? { conversationId: only } : {}) },
-        select: { conversationId: true },
-      });
-      for (const m of memberships) conversations.add(m.conversationId);
+      for (const id of await subscriber.visibleConversations()) conversations.add(id);
       if (only && !conversations.has(only)) throw notFound("Conversation");
 
       cursor = after ?? snapshot?.start ?? listener.position;
@@ -123,7 +133,7 @@ export async function eventStream(ctx: Context, spec: StreamSpec): Promise<Async
 }
 
 /** A cursor must lie inside the retained log: older ones were pruned, newer ones are not ours. */
-export async function checkResumable(ctx: Pick<Context, "prisma">, after: Position) {
+export async function checkResumable(ctx: Pick<Services, "prisma">, after: Position) {
   const [pruned, head] = await Promise.all([prunedBefore(ctx.prisma), headPosition(ctx.prisma)]);
   if (comparePositions(after, pruned) < 0) {
     throw codedError(

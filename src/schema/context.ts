@@ -1,27 +1,19 @@
 import type { IncomingMessage } from "node:http";
 import type { YogaInitialContext } from "graphql-yoga";
-import { clientIp } from "../app/client-ip.ts";
-import type { Config } from "../core/config.ts";
-import type { Jobs } from "../core/jobs.ts";
-import type { Limits } from "../core/limits.ts";
-import type { AppMetrics } from "../core/metrics.ts";
-import type { EventHub } from "../events/hub.ts";
-import type { PubSub } from "../events/pubsub.ts";
-import { safeEqual, type Viewer, verifyToken } from "../features/users/tokens.ts";
-import type { PrismaClient } from "../generated/prisma/client.ts";
+import { type Actor, requireUser, userActor, type Viewer } from "../core/actor.ts";
+import { clientIp } from "../core/client-ip.ts";
+import type { LiveServices } from "../events/services.ts";
+import { VisibilityLoader } from "../features/messaging/visibility.ts";
+import { safeEqual, verifyToken } from "../features/users/tokens.ts";
 
-/** Per-request context, built the same way for HTTP and WebSocket operations. */
-export type Context = {
-  prisma: PrismaClient;
-  pubsub: PubSub;
-  /** This instance's event log reader, which feeds live subscriptions. */
-  hub: EventHub;
-  limits: Limits;
-  /** The durable job queue (pg-boss): enqueue inside writeTransaction. */
-  jobs: Jobs;
-  config: Config;
-  jwtKey: Uint8Array;
-  /** The signed-in user, from a valid bearer token; null otherwise. */
+/**
+ * Per-request context, built the same way for HTTP and WebSocket operations: the app's services, the
+ * actor (who asks), and request-scoped helpers. Domain functions never see it: resolvers pass them
+ * `(ctx, ctx.actor, input)`, typed as `(Services, Actor, ...)`.
+ */
+export type Context = AppServices & {
+  actor: Actor;
+  /** The signed-in user, from a valid bearer token; null otherwise (for scope checks). */
   viewer: Viewer | null;
   /** True when the request carries the server API key (X-Api-Key): system operations. */
   isSystem: boolean;
@@ -29,17 +21,17 @@ export type Context = {
   authError: string | null;
   /** The caller's IP (X-Forwarded-For only with TRUST_PROXY), for per-IP rate limits. */
   clientIp: string;
-  /** This instance's Prometheus metrics (absent in contexts built outside an app, e.g. scripts). */
-  metrics?: AppMetrics;
+  /** Batched conversation visibility for the type-level guard (features/messaging/visibility.ts). */
+  visibility: VisibilityLoader;
   /** Request-scoped memo, so two fields of one request share a lookup. */
   memo: <T>(key: string, load: () => Promise<T>) => Promise<T>;
 };
 
-export type AppServices = Pick<
-  Context,
-  "prisma" | "pubsub" | "hub" | "limits" | "jobs" | "config" | "jwtKey"
-> &
-  Pick<Partial<Context>, "metrics">;
+/** Services plus this instance's event log reader, which feeds live subscriptions. */
+export type AppServices = LiveServices;
+
+/** The signed-in user of a field guarded by the `viewer` scope. */
+export const requireViewer = (ctx: Pick<Context, "actor">): Viewer => requireUser(ctx.actor);
 
 /** Header-like credentials: HTTP headers, or graphql-ws connectionParams (issue: realtime). */
 export type Credentials = { authorization?: string | null; apiKey?: string | null; clientIp?: string };
@@ -61,8 +53,15 @@ export async function buildContext(services: AppServices, creds: Credentials): P
   const key = services.config.apiKey;
   const isSystem = Boolean(key && creds.apiKey && safeEqual(creds.apiKey, key));
   const cache = new Map<string, Promise<unknown>>();
+  const actor: Actor = viewer
+    ? userActor(viewer, isSystem)
+    : isSystem
+      ? { kind: "apiKey" }
+      : { kind: "anonymous", reason: authError ?? undefined };
   return {
     ...services,
+    actor,
+    visibility: new VisibilityLoader(services, actor),
     viewer,
     isSystem,
     authError,

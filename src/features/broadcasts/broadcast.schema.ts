@@ -199,6 +199,6 @@ builder.mutationFields((t) => ({
       "scheduledAt); recipients are added in the background in batches.",
     authScopes: { admin: true },
     args: { input: t.arg({ type: BroadcastInput }) },
-    resolve: (query, _root, args, ctx) => createBroadcast(ctx, args.input, query),
+    resolve: (query, _root, args, ctx) => createBroadcast(ctx, ctx.actor, args.input, query),
   }),
 }));

@@ -1,7 +1,7 @@
 // Broadcast workers: `broadcast.fire` starts a scheduled broadcast, `broadcast.fanout` adds one batch
 // of recipients and enqueues the next. Both are idempotent (see src/domain/broadcasts.ts).
 
-import type { RegisterWorkers } from "../../app/workers.ts";
+import type { RegisterWorkers } from "../../events/services.ts";
 import { fanoutBatch, fireBroadcast, resumeBroadcasts } from "./broadcasts.ts";
 
 export const registerBroadcastWorkers: RegisterWorkers = async (services) => {

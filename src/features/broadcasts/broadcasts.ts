@@ -2,10 +2,11 @@
 // request writes the Broadcast row and its first job in one transaction and returns; recipients are
 // added in the background, one batch per `broadcast.fanout` job (see fanoutBatch).
 import { v7 as uuidv7 } from "uuid";
-import { badInput } from "../../core/errors.ts";
+import { type Actor, isOperator } from "../../core/actor.ts";
+import { badInput, forbidden } from "../../core/errors.ts";
 import { cleanText, isUuid } from "../../core/input.ts";
-import type { Position } from "../../events/position.ts";
-import { announce, writeTransaction } from "../../events/transaction.ts";
+import type { Services as AppServices } from "../../core/services.ts";
+import { writeTransaction } from "../../events/writer.ts";
 import {
   type BroadcastAudience,
   type BroadcastKind,
@@ -13,7 +14,6 @@ import {
   type NotificationPriority,
   Prisma,
 } from "../../generated/prisma/client.ts";
-import type { AppServices, Context } from "../../schema/context.ts";
 import { completeIfDone } from "../notifications/delivery/broadcast-progress.ts";
 import { createDeliveries } from "../notifications/delivery/plan.ts";
 import { JOB_PRIORITY } from "../notifications/delivery/routes.ts";
@@ -42,7 +42,7 @@ const MAX_USER_IDS = 10_000;
 
 type Audience = { audience: BroadcastAudience; userIds: string[]; topicId: string | null };
 
-async function resolveAudience(ctx: Context, input: BroadcastInput): Promise<Audience> {
+async function resolveAudience(ctx: AppServices, input: BroadcastInput): Promise<Audience> {
   const chosen = [input.userIds != null, input.topic != null, input.everyone === true].filter(Boolean).length;
   if (chosen !== 1) {
     throw badInput("input", "Name exactly one audience: userIds, topic or everyone: true");
@@ -77,7 +77,7 @@ type Content = {
 };
 
 /** Renders a template once, here: every recipient gets the stored title and body. */
-async function resolveContent(ctx: Context, input: BroadcastInput): Promise<Content> {
+async function resolveContent(ctx: AppServices, input: BroadcastInput): Promise<Content> {
   if (input.data != null && (typeof input.data !== "object" || Array.isArray(input.data))) {
     throw badInput("data", "data must be a JSON object");
   }
@@ -111,10 +111,12 @@ async function resolveContent(ctx: Context, input: BroadcastInput): Promise<Cont
  * job in one transaction: `broadcast.fanout` now, or `broadcast.fire` at scheduledAt.
  */
 export async function createBroadcast<Q extends { select?: object; include?: object }>(
-  ctx: Context,
+  ctx: AppServices,
+  actor: Actor,
   input: BroadcastInput,
   query: Q,
 ) {
+  if (!isOperator(actor)) throw forbidden("Only the API key or an ADMIN can broadcast");
   if (input.scheduledAt != null && input.scheduledAt.getTime() <= Date.now()) {
     throw badInput("scheduledAt", "scheduledAt must be in the future");
   }
@@ -217,13 +219,13 @@ function nextAudienceBatch(tx: Prisma.TransactionClient, id: string, b: LockedBr
  */
 export async function fanoutBatch(services: Services, broadcastId: string): Promise<void> {
   const limit = services.config.broadcastBatchSize;
-  const position = await writeTransaction(services, async (tx, emit, enqueue): Promise<Position | null> => {
+  await writeTransaction(services, async (tx, emit, enqueue) => {
     const [b] = await tx.$queryRaw<LockedBroadcast[]>`
       SELECT status, audience, "userIds"::text[] AS "userIds", "topicId"::text AS "topicId",
              "fanoutCursor"::text AS "fanoutCursor", "fanoutDone", kind, priority, template,
              title, body, "actionUrl", data
       FROM "Broadcast" WHERE id = ${broadcastId}::uuid FOR UPDATE`;
-    if (!b || b.fanoutDone || (b.status !== "QUEUED" && b.status !== "SENDING")) return null;
+    if (!b || b.fanoutDone || (b.status !== "QUEUED" && b.status !== "SENDING")) return;
     if (b.status === "QUEUED") {
       await tx.broadcast.update({
         where: { id: broadcastId },
@@ -233,7 +235,6 @@ export async function fanoutBatch(services: Services, broadcastId: string): Prom
     }
     const users = (await nextAudienceBatch(tx, broadcastId, b, limit)).map((r) => r.id);
     const last = users.at(-1);
-    let logged: Position | null = null;
     if (last !== undefined) {
       const ids = users.map(() => uuidv7());
       const type = `broadcast.${b.kind.toLowerCase()}`;
@@ -244,15 +245,14 @@ export async function fanoutBatch(services: Services, broadcastId: string): Prom
                ${b.actionUrl}, ${JSON.stringify(b.data ?? {})}::jsonb, 'DELIVERED', ${broadcastId}::uuid
         FROM unnest(${ids}::uuid[], ${users}::uuid[]) AS t(n, u)`;
       // One `notification.created` per notification, as single sends log it (notificationEvents
-      // streams them), written in one statement; the notice to subscribers goes out after commit.
-      const [max] = await tx.$queryRaw<{ txid: bigint | null; id: bigint | null }[]>`
-        WITH logged AS (
-          INSERT INTO "Event" (type, "userId", payload)
-          SELECT 'notification.created', u, jsonb_build_object('notificationId', n, 'broadcastId', ${broadcastId}::text)
-          FROM unnest(${ids}::uuid[], ${users}::uuid[]) AS t(n, u)
-          RETURNING txid, id)
-        SELECT max(txid) AS txid, max(id) AS id FROM logged`;
-      if (max?.txid != null && max.id != null) logged = { txid: max.txid, id: max.id };
+      // streams them), appended in one statement by the log writer.
+      emit.bulk({
+        type: "notification.created",
+        rows: users.map((userId, i) => ({
+          userId,
+          payload: { notificationId: ids[i] as string, broadcastId },
+        })),
+      });
       await createDeliveries(
         tx,
         enqueue,
@@ -279,9 +279,7 @@ export async function fanoutBatch(services: Services, broadcastId: string): Prom
     });
     if (done) await completeIfDone(tx, emit, broadcastId);
     else await enqueue("broadcast.fanout", { broadcastId }, { priority: JOB_PRIORITY[b.priority] });
-    return logged;
   });
-  if (position) announce(services.pubsub, [position]);
 }
 
 /**

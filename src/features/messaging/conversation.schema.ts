@@ -1,10 +1,10 @@
 import { notFound } from "../../core/errors.ts";
-import { cleanText } from "../../core/input.ts";
+import { isUuid } from "../../core/input.ts";
 import { builder, pageLimits } from "../../schema/builder.ts";
+import { requireViewer } from "../../schema/context.ts";
 import { withValidCursor } from "../../schema/cursor.ts";
-import { requireViewer } from "../users/users.ts";
 import { addMembers, createGroup, leaveConversation, removeMember, setMemberRole } from "./groups.ts";
-import { memberOf, requireMembership } from "./visibility.ts";
+import { NIL_UUID, visibleConversation } from "./visibility.ts";
 
 export const ConversationKind = builder.enumType("ConversationKind", {
   values: ["DIRECT", "GROUP"] as const,
@@ -14,12 +14,12 @@ export const MemberRole = builder.enumType("MemberRole", { values: ["OWNER", "AD
 /**
  * A member of a conversation. `id`, `username` and `displayName` are the user's own, so a member
  * reads like a user (`members { id username }`), with the membership's role and read pointer beside.
+ * Like Conversation and Message, it is shown only to those who may see its conversation, whatever
+ * field led to it (the visibility rule, checked per object and batched).
  */
-/** Matches no row; stands in for a missing viewer in relation filters on uuid columns. */
-export const NIL_UUID = "00000000-0000-0000-0000-000000000000";
-
 export const Member = builder.prismaObject("Membership", {
   name: "Member",
+  authScopes: (m, ctx) => ctx.visibility.canSee(m.conversationId),
   fields: (t) => ({
     id: t.exposeID("userId", { description: "The member's user id." }),
     user: t.relation("user"),
@@ -44,6 +44,7 @@ const viewerMembership = (ctx: { viewer: { id: string } | null }) => ({
 });
 
 export const Conversation = builder.prismaObject("Conversation", {
+  authScopes: (c, ctx) => ctx.visibility.canSee(c.id),
   fields: (t) => ({
     id: t.exposeID("id"),
     kind: t.expose("kind", { type: ConversationKind }),
@@ -75,7 +76,7 @@ builder.queryFields((t) => ({
       resolve: (query, _root, args, ctx) =>
         ctx.prisma.conversation.findMany({
           ...withValidCursor(query, args),
-          where: memberOf(requireViewer(ctx).id),
+          where: visibleConversation(ctx.actor),
           orderBy: [{ lastActivityAt: "desc" }, { id: "desc" }],
         }),
       totalCount: (_root, _args, ctx) =>
@@ -91,11 +92,13 @@ builder.queryFields((t) => ({
     authScopes: { viewer: true },
     args: { id: t.arg.id() },
     resolve: async (query, _root, args, ctx) => {
-      await requireMembership(ctx, String(args.id), requireViewer(ctx).id);
-      const conversation = await ctx.prisma.conversation.findUnique({
-        ...query,
-        where: { id: String(args.id) },
-      });
+      const id = String(args.id);
+      const conversation = isUuid(id)
+        ? await ctx.prisma.conversation.findFirst({
+            ...query,
+            where: { id, ...visibleConversation(ctx.actor) },
+          })
+        : null;
       if (!conversation) throw notFound("Conversation");
       return conversation;
     },
@@ -109,8 +112,7 @@ builder.mutationFields((t) => ({
     authScopes: { viewer: true },
     args: { title: t.arg.string(), memberIds: t.arg.stringList() },
     resolve: async (query, _root, args, ctx) => {
-      const title = cleanText(args.title, "title", 200);
-      const id = await createGroup(ctx, requireViewer(ctx).id, title, args.memberIds);
+      const id = await createGroup(ctx, ctx.actor, args);
       return ctx.prisma.conversation.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),
@@ -121,7 +123,7 @@ builder.mutationFields((t) => ({
     args: { conversationId: t.arg.id(), memberIds: t.arg.stringList() },
     resolve: async (query, _root, args, ctx) => {
       const id = String(args.conversationId);
-      await addMembers(ctx, requireViewer(ctx).id, id, args.memberIds);
+      await addMembers(ctx, ctx.actor, { conversationId: id, memberIds: args.memberIds });
       return ctx.prisma.conversation.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),
@@ -132,7 +134,7 @@ builder.mutationFields((t) => ({
     args: { conversationId: t.arg.id(), userId: t.arg.string() },
     resolve: async (query, _root, args, ctx) => {
       const id = String(args.conversationId);
-      await removeMember(ctx, requireViewer(ctx).id, id, args.userId);
+      await removeMember(ctx, ctx.actor, { conversationId: id, userId: args.userId });
       return ctx.prisma.conversation.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),
@@ -142,7 +144,7 @@ builder.mutationFields((t) => ({
     authScopes: { viewer: true },
     args: { conversationId: t.arg.id() },
     resolve: async (_root, args, ctx) => {
-      await leaveConversation(ctx, requireViewer(ctx).id, String(args.conversationId));
+      await leaveConversation(ctx, ctx.actor, { conversationId: String(args.conversationId) });
       return true;
     },
   }),
@@ -153,7 +155,7 @@ builder.mutationFields((t) => ({
     args: { conversationId: t.arg.id(), userId: t.arg.string(), role: t.arg({ type: MemberRole }) },
     resolve: async (query, _root, args, ctx) => {
       const id = String(args.conversationId);
-      await setMemberRole(ctx, requireViewer(ctx).id, id, args.userId, args.role);
+      await setMemberRole(ctx, ctx.actor, { conversationId: id, userId: args.userId, role: args.role });
       return ctx.prisma.conversation.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),

@@ -1,9 +1,14 @@
+// Groups and their members. Every role check runs inside the transaction, after the conversation
+// row lock (lockMembership), and every membership change takes that same lock: so a removed or
+// demoted admin cannot act on a role they have just lost, and a group always has exactly one OWNER.
+import { type Actor, requireUser } from "../../core/actor.ts";
 import { badInput, forbidden, notFound } from "../../core/errors.ts";
-import { writeTransaction } from "../../events/transaction.ts";
-import type { MemberRole } from "../../generated/prisma/client.ts";
-import type { Context } from "../../schema/context.ts";
+import { cleanText } from "../../core/input.ts";
+import type { Services } from "../../core/services.ts";
+import { writeTransaction } from "../../events/writer.ts";
+import type { MemberRole, Prisma } from "../../generated/prisma/client.ts";
 import { requireUserRef, requireUserRefs } from "../users/users.ts";
-import { lockConversation, requireMembership } from "./visibility.ts";
+import { lockMembership } from "./visibility.ts";
 
 /**
  * A departing member's row: nothing left unread, and the pointer at the end, so the counter and the
@@ -11,15 +16,17 @@ import { lockConversation, requireMembership } from "./visibility.ts";
  */
 const departed = (lastSeq: number) => ({ leftAt: new Date(), unreadCount: 0, lastReadSeq: lastSeq });
 
+/** `createGroup`: the viewer becomes OWNER; members are named by id or username. Returns its id. */
 export async function createGroup(
-  ctx: Context,
-  ownerId: string,
-  title: string,
-  memberRefs: readonly string[],
-) {
-  const users = await requireUserRefs(ctx, memberRefs, "memberIds");
+  services: Services,
+  actor: Actor,
+  input: { title: string; memberIds: readonly string[] },
+): Promise<string> {
+  const ownerId = requireUser(actor).id;
+  const title = cleanText(input.title, "title", 200);
+  const users = await requireUserRefs(services, input.memberIds, "memberIds");
   const others = users.filter((u) => u.id !== ownerId);
-  return writeTransaction(ctx, async (tx, emit) => {
+  return writeTransaction(services, async (tx, emit) => {
     const conversation = await tx.conversation.create({
       data: {
         kind: "GROUP",
@@ -41,35 +48,24 @@ export async function createGroup(
   });
 }
 
-/** The viewer's membership in a group they may manage; NOT_FOUND for outsiders. */
-async function requireGroupRole(
-  ctx: Context,
-  conversationId: string,
-  viewerId: string,
-  allowed: MemberRole[],
-) {
-  const membership = await requireMembership(ctx, conversationId, viewerId);
-  if (membership.kind !== "GROUP")
-    throw badInput("conversationId", "Direct conversations have no member management");
-  if (!allowed.includes(membership.role)) throw forbidden(`Only a group ${allowed.join(" or ")} can do this`);
-  return membership;
-}
+type GroupInput = { conversationId: string };
 
+/** `addMembers` (OWNER or ADMIN): new members start with everything before they joined read. */
 export async function addMembers(
-  ctx: Context,
-  viewerId: string,
-  conversationId: string,
-  refs: readonly string[],
-) {
-  await requireGroupRole(ctx, conversationId, viewerId, ["OWNER", "ADMIN"]);
-  const users = await requireUserRefs(ctx, refs, "memberIds");
-  await writeTransaction(ctx, async (tx, emit) => {
-    const lastSeq = await lockConversation(tx, conversationId, "UPDATE");
+  services: Services,
+  actor: Actor,
+  input: GroupInput & { memberIds: readonly string[] },
+): Promise<void> {
+  const viewerId = requireUser(actor).id;
+  const { conversationId } = input;
+  await writeTransaction(services, async (tx, emit) => {
+    // The role first, under the lock: an outsider learns nothing from the users it names.
+    const { lastSeq } = await lockMembership(tx, conversationId, viewerId, { roles: ["OWNER", "ADMIN"] });
+    const users = await requireUserRefs({ prisma: tx }, input.memberIds, "memberIds");
     const existing = await tx.membership.findMany({
       where: { conversationId, userId: { in: users.map((u) => u.id) } },
       select: { userId: true, leftAt: true },
     });
-    // New members start with everything before they joined counted as read.
     const joined = {
       role: "MEMBER" as const,
       leftAt: null,
@@ -93,37 +89,40 @@ export async function addMembers(
   });
 }
 
-export async function removeMember(ctx: Context, viewerId: string, conversationId: string, userRef: string) {
-  const me = await requireGroupRole(ctx, conversationId, viewerId, ["OWNER", "ADMIN"]);
-  const user = await requireUserRef(ctx, userRef, "userId");
-  if (user.id === viewerId) throw badInput("userId", "Use leaveConversation to leave");
-  await writeTransaction(ctx, async (tx, emit) => {
-    const lastSeq = await lockConversation(tx, conversationId, "UPDATE");
-    const target = await tx.membership.findUnique({
-      where: { conversationId_userId: { conversationId, userId: user.id } },
-      select: { role: true, leftAt: true },
-    });
-    if (!target || target.leftAt) throw notFound("Member");
+/** `removeMember`: the OWNER removes anyone, an ADMIN removes members. */
+export async function removeMember(
+  services: Services,
+  actor: Actor,
+  input: GroupInput & { userId: string },
+): Promise<void> {
+  const viewerId = requireUser(actor).id;
+  const { conversationId } = input;
+  await writeTransaction(services, async (tx, emit) => {
+    const me = await lockMembership(tx, conversationId, viewerId, { roles: ["OWNER", "ADMIN"] });
+    const user = await requireUserRef({ prisma: tx }, input.userId, "userId");
+    if (user.id === viewerId) throw badInput("userId", "Use leaveConversation to leave");
+    const target = await activeMember(tx, conversationId, user.id);
     if (me.role === "ADMIN" && target.role !== "MEMBER") throw forbidden("An admin can remove members only");
     await tx.membership.update({
       where: { conversationId_userId: { conversationId, userId: user.id } },
-      data: departed(lastSeq),
+      data: departed(me.lastSeq),
     });
     emit({ type: "member.removed", conversationId, userId: user.id, payload: { by: viewerId } });
   });
 }
 
-export async function leaveConversation(ctx: Context, viewerId: string, conversationId: string) {
-  const me = await requireMembership(ctx, conversationId, viewerId);
-  await writeTransaction(ctx, async (tx, emit) => {
-    const lastSeq = await lockConversation(tx, conversationId, "UPDATE");
+/** `leaveConversation`: a leaving OWNER hands the group to the longest-standing admin, else member. */
+export async function leaveConversation(services: Services, actor: Actor, input: GroupInput): Promise<void> {
+  const viewerId = requireUser(actor).id;
+  const { conversationId } = input;
+  await writeTransaction(services, async (tx, emit) => {
+    const me = await lockMembership(tx, conversationId, viewerId);
     await tx.membership.update({
       where: { conversationId_userId: { conversationId, userId: viewerId } },
-      data: departed(lastSeq),
+      data: departed(me.lastSeq),
     });
     emit({ type: "member.left", conversationId, userId: viewerId, payload: {} });
     if (me.role !== "OWNER") return;
-    // A group keeps an owner while it has members: the longest-standing admin, else member.
     const heirs = await tx.membership.findMany({
       where: { conversationId, leftAt: null },
       orderBy: [{ joinedAt: "asc" }, { id: "asc" }],
@@ -139,30 +138,27 @@ export async function leaveConversation(ctx: Context, viewerId: string, conversa
   });
 }
 
+/** `setMemberRole` (OWNER only): making someone OWNER hands ownership over (the old owner turns ADMIN). */
 export async function setMemberRole(
-  ctx: Context,
-  viewerId: string,
-  conversationId: string,
-  userRef: string,
-  role: MemberRole,
-) {
-  await requireGroupRole(ctx, conversationId, viewerId, ["OWNER"]);
-  const user = await requireUserRef(ctx, userRef, "userId");
-  if (user.id === viewerId) throw badInput("userId", "Pass ownership to another member instead");
-  await writeTransaction(ctx, async (tx, emit) => {
-    await lockConversation(tx, conversationId, "UPDATE");
-    const target = await tx.membership.findUnique({
-      where: { conversationId_userId: { conversationId, userId: user.id } },
-      select: { leftAt: true },
-    });
-    if (!target || target.leftAt) throw notFound("Member");
+  services: Services,
+  actor: Actor,
+  input: GroupInput & { userId: string; role: MemberRole },
+): Promise<void> {
+  const viewerId = requireUser(actor).id;
+  const { conversationId, role } = input;
+  await writeTransaction(services, async (tx, emit) => {
+    // Under the lock the viewer is still the OWNER: of two parallel hand-overs the second finds
+    // itself an ADMIN and is refused, so the group never has two owners or none.
+    await lockMembership(tx, conversationId, viewerId, { roles: ["OWNER"] });
+    const user = await requireUserRef({ prisma: tx }, input.userId, "userId");
+    if (user.id === viewerId) throw badInput("userId", "Pass ownership to another member instead");
+    await activeMember(tx, conversationId, user.id);
     await tx.membership.update({
       where: { conversationId_userId: { conversationId, userId: user.id } },
       data: { role },
     });
     emit({ type: "member.role_changed", conversationId, userId: user.id, payload: { role } });
     if (role === "OWNER") {
-      // One owner per group: handing it over makes the previous owner an admin.
       await tx.membership.update({
         where: { conversationId_userId: { conversationId, userId: viewerId } },
         data: { role: "ADMIN" },
@@ -170,4 +166,13 @@ export async function setMemberRole(
       emit({ type: "member.role_changed", conversationId, userId: viewerId, payload: { role: "ADMIN" } });
     }
   });
+}
+
+async function activeMember(tx: Prisma.TransactionClient, conversationId: string, userId: string) {
+  const target = await tx.membership.findUnique({
+    where: { conversationId_userId: { conversationId, userId } },
+    select: { role: true, leftAt: true },
+  });
+  if (!target || target.leftAt) throw notFound("Member");
+  return target;
 }

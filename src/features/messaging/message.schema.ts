@@ -1,15 +1,13 @@
-import { badInput } from "../../core/errors.ts";
-import { cleanClientMessageId, cleanContent } from "../../core/input.ts";
-import { consume } from "../../core/limits.ts";
+import { notFound } from "../../core/errors.ts";
+import { isUuid } from "../../core/input.ts";
 import type { LogEvent } from "../../events/log.ts";
-import { eventStream } from "../../events/stream.ts";
 import { builder, pageLimits } from "../../schema/builder.ts";
-import type { Context } from "../../schema/context.ts";
+import { type Context, requireViewer } from "../../schema/context.ts";
 import { withValidCursor } from "../../schema/cursor.ts";
 import { cursorOf } from "../../schema/events.ts";
-import { findUserRef, requireUserRef, requireViewer } from "../users/users.ts";
-import { NIL_UUID } from "./conversation.schema.ts";
-import { deleteMessage, editMessage, requireVisibleMessage, sendMessage } from "./messages.ts";
+import { findUserRef, requireUserRef } from "../users/users.ts";
+import { deleteMessage, editMessage, replyToMessage, sendMessage } from "./messages.ts";
+import { NIL_UUID, visibleEventStream, visibleMessage } from "./visibility.ts";
 
 export const MessageKind = builder.enumType("MessageKind", { values: ["TEXT", "SYSTEM"] as const });
 
@@ -23,6 +21,8 @@ export const MessageRevision = builder.prismaObject("MessageRevision", {
 });
 
 export const Message = builder.prismaObject("Message", {
+  // The visibility rule on every path that yields a message (a relation, a replay, an event).
+  authScopes: (m, ctx) => ctx.visibility.canSee(m.conversationId),
   fields: (t) => ({
     id: t.exposeID("id"),
     conversation: t.relation("conversation"),
@@ -155,8 +155,12 @@ builder.queryFields((t) => ({
     authScopes: { viewer: true },
     args: { id: t.arg.id() },
     resolve: async (query, _root, args, ctx) => {
-      const { message } = await requireVisibleMessage(ctx, String(args.id), requireViewer(ctx).id);
-      return ctx.prisma.message.findUniqueOrThrow({ ...query, where: { id: message.id } });
+      const id = String(args.id);
+      const message = isUuid(id)
+        ? await ctx.prisma.message.findFirst({ ...query, where: { id, ...visibleMessage(ctx.actor) } })
+        : null;
+      if (!message) throw notFound("Message");
+      return message;
     },
   }),
 }));
@@ -165,7 +169,7 @@ builder.mutationFields((t) => ({
   sendMessage: t.prismaField({
     type: "Message",
     description:
-      "Sends to a user (`to`: id or username; opens the direct conversation on first use) or into a conversation (`conversationId`). A repeated `clientMessageId` returns the first message.",
+      "Sends to a user (`to`: id or username; opens the direct conversation on first use) or into a conversation (`conversationId`). A repeated `clientMessageId` returns the first message; aimed elsewhere it is a CONFLICT.",
     authScopes: { viewer: true },
     args: {
       to: t.arg.string({ required: false }),
@@ -174,22 +178,10 @@ builder.mutationFields((t) => ({
       clientMessageId: t.arg.string({ required: false }),
     },
     resolve: async (query, _root, args, ctx) => {
-      const viewer = requireViewer(ctx);
-      await consume(ctx.limits.send, viewer.id);
-      if ((args.to == null) === (args.conversationId == null)) {
-        throw badInput("to", "Give exactly one of `to` and `conversationId`");
-      }
-      const content = cleanContent(args.content, ctx.config.maxMessageLength);
-      const clientMessageId = cleanClientMessageId(args.clientMessageId);
-      let target: { conversationId: string } | { directWith: string };
-      if (args.to != null) {
-        const other = await requireUserRef(ctx, args.to, "to");
-        if (other.id === viewer.id) throw badInput("to", "You cannot send a message to yourself");
-        target = { directWith: other.id };
-      } else {
-        target = { conversationId: String(args.conversationId) };
-      }
-      const message = await sendMessage(ctx, { senderId: viewer.id, content, clientMessageId, target });
+      const message = await sendMessage(ctx, ctx.actor, {
+        ...args,
+        conversationId: args.conversationId == null ? null : String(args.conversationId),
+      });
       return rowOrQuery(query, message, () =>
         ctx.prisma.message.findUniqueOrThrow({ ...query, where: { id: message.id } }),
       );
@@ -205,19 +197,7 @@ builder.mutationFields((t) => ({
       clientMessageId: t.arg.string({ required: false }),
     },
     resolve: async (query, _root, args, ctx) => {
-      const viewer = requireViewer(ctx);
-      await consume(ctx.limits.send, viewer.id);
-      const content = cleanContent(args.content, ctx.config.maxMessageLength);
-      const clientMessageId = cleanClientMessageId(args.clientMessageId);
-      const { message: target } = await requireVisibleMessage(ctx, String(args.parentId), viewer.id);
-      const parent = { id: target.parentId ?? target.id, conversationId: target.conversationId };
-      const message = await sendMessage(ctx, {
-        senderId: viewer.id,
-        content,
-        clientMessageId,
-        target: { conversationId: parent.conversationId },
-        parent,
-      });
+      const message = await replyToMessage(ctx, ctx.actor, { ...args, parentId: String(args.parentId) });
       return rowOrQuery(query, message, () =>
         ctx.prisma.message.findUniqueOrThrow({ ...query, where: { id: message.id } }),
       );
@@ -229,9 +209,8 @@ builder.mutationFields((t) => ({
     authScopes: { viewer: true },
     args: { id: t.arg.id(), content: t.arg.string() },
     resolve: async (query, _root, args, ctx) => {
-      const content = cleanContent(args.content, ctx.config.maxMessageLength);
-      await editMessage(ctx, requireViewer(ctx).id, String(args.id), content);
-      return ctx.prisma.message.findUniqueOrThrow({ ...query, where: { id: String(args.id) } });
+      const id = await editMessage(ctx, ctx.actor, { id: String(args.id), content: args.content });
+      return ctx.prisma.message.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),
   deleteMessage: t.prismaField({
@@ -240,8 +219,8 @@ builder.mutationFields((t) => ({
     authScopes: { viewer: true },
     args: { id: t.arg.id() },
     resolve: async (query, _root, args, ctx) => {
-      await deleteMessage(ctx, requireViewer(ctx).id, String(args.id));
-      return ctx.prisma.message.findUniqueOrThrow({ ...query, where: { id: String(args.id) } });
+      const id = await deleteMessage(ctx, ctx.actor, { id: String(args.id) });
+      return ctx.prisma.message.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),
 }));
@@ -291,10 +270,11 @@ builder.subscriptionFields((t) => ({
     authScopes: { viewer: true },
     args: { conversationId: t.arg.id({ required: false }), after: t.arg.string({ required: false }) },
     subscribe: (_root, args, ctx) =>
-      eventStream(ctx, {
+      visibleEventStream(ctx, ctx.actor, {
         types: Object.keys(KIND_OF) as (keyof typeof KIND_OF)[],
         conversationId: args.conversationId == null ? null : String(args.conversationId),
         after: args.after,
+        onVisible: (id) => ctx.visibility.prime(id, true),
       }),
     resolve: (e: LogEvent): MessageEventShape => ({
       kind: KIND_OF[e.type as keyof typeof KIND_OF],

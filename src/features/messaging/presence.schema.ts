@@ -1,10 +1,10 @@
 import { Repeater } from "graphql-yoga";
 import { badInput, notFound } from "../../core/errors.ts";
 import { consume } from "../../core/limits.ts";
-import type { EphemeralNotice } from "../../events/pubsub.ts";
+import type { EphemeralNotice } from "../../core/pubsub.ts";
 import { type BuilderTypes, builder } from "../../schema/builder.ts";
 import type { Context } from "../../schema/context.ts";
-import { requireViewer } from "../users/users.ts";
+import { requireViewer } from "../../schema/context.ts";
 import { requireMembership } from "./visibility.ts";
 
 // Ephemeral signals: typing indicators and free-form live collaboration signals (cursor positions
@@ -49,7 +49,7 @@ const SignalEvent = builder.objectRef<EphemeralNotice>("SignalEvent").implement(
  */
 async function ephemeralStream(ctx: Context, conversationId: string, kind: EphemeralNotice["kind"]) {
   const viewerId = requireViewer(ctx).id;
-  await requireMembership(ctx, conversationId, viewerId);
+  await requireMembership(ctx.prisma, conversationId, viewerId);
   return new Repeater<EphemeralNotice>(async (push, stop) => {
     const membership = ctx.hub.listen((events) => {
       for (const e of events) {
@@ -74,7 +74,7 @@ async function ephemeralStream(ctx: Context, conversationId: string, kind: Ephem
 
 async function publishEphemeral(ctx: Context, notice: Omit<EphemeralNotice, "userId" | "at">) {
   const viewerId = requireViewer(ctx).id;
-  await requireMembership(ctx, notice.conversationId, viewerId);
+  await requireMembership(ctx.prisma, notice.conversationId, viewerId);
   await consume(notice.kind === "typing" ? ctx.limits.typing : ctx.limits.signal, viewerId);
   const full: EphemeralNotice = { ...notice, userId: viewerId, at: new Date().toISOString() };
   // Best effort by design: an unavailable pub/sub loses the signal, never fails the caller.

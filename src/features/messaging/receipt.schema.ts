@@ -1,12 +1,11 @@
 import { Repeater } from "graphql-yoga";
 import type { EventType, LogEvent } from "../../events/log.ts";
-import { eventStream } from "../../events/stream.ts";
 import { builder } from "../../schema/builder.ts";
-import type { Context } from "../../schema/context.ts";
+import { type Context, requireViewer } from "../../schema/context.ts";
 import { cursorOf } from "../../schema/events.ts";
-import { requireViewer } from "../users/users.ts";
 import { Member } from "./conversation.schema.ts";
 import { markRead } from "./receipts.ts";
+import { visibleConversation, visibleEventStream } from "./visibility.ts";
 
 builder.prismaObjectFields("Message", (t) => ({
   readBy: t.field({
@@ -54,7 +53,7 @@ builder.mutationFields((t) => ({
     authScopes: { viewer: true },
     args: { messageId: t.arg.id({ required: false }), conversationId: t.arg.id({ required: false }) },
     resolve: async (query, _root, args, ctx) => {
-      const id = await markRead(ctx, requireViewer(ctx).id, {
+      const id = await markRead(ctx, ctx.actor, {
         messageId: args.messageId == null ? null : String(args.messageId),
         conversationId: args.conversationId == null ? null : String(args.conversationId),
       });
@@ -112,11 +111,17 @@ const UnreadEvent = builder.objectRef<UnreadEventShape>("UnreadEvent").implement
   description: "The viewer's unread counts changed.",
   fields: (t) => ({
     total: t.exposeInt("total", { description: "Unread across all the viewer's conversations." }),
+    conversationId: t.exposeID("conversationId", { description: "The conversation whose count changed." }),
     conversation: t.prismaField({
       type: "Conversation",
-      description: "The conversation whose count changed.",
+      nullable: true,
+      description:
+        "The conversation whose count changed; null when the change is that the viewer left or was removed.",
       resolve: (query, e, _args, ctx) =>
-        ctx.prisma.conversation.findUniqueOrThrow({ ...query, where: { id: e.conversationId } }),
+        ctx.prisma.conversation.findFirst({
+          ...query,
+          where: { id: e.conversationId, ...visibleConversation(ctx.actor) },
+        }),
     }),
     conversationUnread: t.exposeInt("conversationUnread"),
     version: t.exposeFloat("version", {
@@ -159,7 +164,7 @@ async function unreadChanges(ctx: Context): Promise<AsyncIterable<UnreadEventSha
   const viewerId = requireViewer(ctx).id;
   const { byConversation: last, total: initialTotal } = await unreadCounts(ctx, viewerId);
   let lastTotal = initialTotal;
-  const events = (await eventStream(ctx, { types: UNREAD_TYPES }))[Symbol.asyncIterator]();
+  const events = (await visibleEventStream(ctx, ctx.actor, { types: UNREAD_TYPES }))[Symbol.asyncIterator]();
   return new Repeater<UnreadEventShape>(async (push, stop) => {
     void stop.then(() => events.return?.());
     for (;;) {
@@ -187,10 +192,11 @@ builder.subscriptionFields((t) => ({
     authScopes: { viewer: true },
     args: { conversationId: t.arg.id({ required: false }), after: t.arg.string({ required: false }) },
     subscribe: (_root, args, ctx) =>
-      eventStream(ctx, {
+      visibleEventStream(ctx, ctx.actor, {
         types: ["receipt.updated"],
         conversationId: args.conversationId == null ? null : String(args.conversationId),
         after: args.after,
+        onVisible: (id) => ctx.visibility.prime(id, true),
       }),
     resolve: (e: LogEvent): ReceiptEventShape => ({
       conversationId: e.conversationId ?? "",

@@ -1,22 +1,23 @@
+import { type Actor, requireUser } from "../../core/actor.ts";
 import { badInput } from "../../core/errors.ts";
-import { writeTransaction } from "../../events/transaction.ts";
-import type { Context } from "../../schema/context.ts";
-import { requireVisibleMessage } from "./messages.ts";
-import { lockConversation, requireMembership } from "./visibility.ts";
+import type { Services } from "../../core/services.ts";
+import { writeTransaction } from "../../events/writer.ts";
+import { lockConversation, requireMembership, requireVisibleMessage } from "./visibility.ts";
 
 /**
  * Moves the viewer's read pointer forward, to a message or to the conversation's latest; never
  * back. Returns the conversation id.
  */
 export async function markRead(
-  ctx: Context,
-  viewerId: string,
+  services: Services,
+  actor: Actor,
   args: { messageId?: string | null; conversationId?: string | null },
 ): Promise<string> {
+  const viewerId = requireUser(actor).id;
   let conversationId: string;
   let target: { seq: number; messageId: string } | null = null;
   if (args.messageId) {
-    const { message } = await requireVisibleMessage(ctx, args.messageId, viewerId);
+    const { message } = await requireVisibleMessage(services, viewerId, args.messageId);
     if (message.senderId === viewerId)
       throw badInput("messageId", "You cannot mark your own message as read");
     if (args.conversationId && args.conversationId !== message.conversationId) {
@@ -26,12 +27,12 @@ export async function markRead(
     target = { seq: message.seq, messageId: message.id };
   } else if (args.conversationId) {
     conversationId = args.conversationId;
-    await requireMembership(ctx, conversationId, viewerId);
+    await requireMembership(services.prisma, conversationId, viewerId);
   } else {
     throw badInput("messageId", "Give messageId or conversationId");
   }
 
-  await writeTransaction(ctx, async (tx, emit) => {
+  await writeTransaction(services, async (tx, emit) => {
     // A share lock waits out sends in flight and holds new ones back, so the unread count below
     // is exact when it commits.
     const lastSeq = await lockConversation(tx, conversationId, "SHARE");

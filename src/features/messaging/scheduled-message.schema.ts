@@ -1,8 +1,8 @@
 import { builder, pageLimits } from "../../schema/builder.ts";
+import { requireViewer } from "../../schema/context.ts";
 import { withValidCursor } from "../../schema/cursor.ts";
-import { requireViewer } from "../users/users.ts";
-import { NIL_UUID } from "./conversation.schema.ts";
 import { cancelScheduled, scheduleMessage } from "./scheduled-messages.ts";
+import { visibleConversation, visibleMessage } from "./visibility.ts";
 
 export const ScheduleState = builder.enumType("ScheduleState", {
   values: ["PENDING", "FIRED", "CANCELLED", "FAILED"] as const,
@@ -33,19 +33,21 @@ export const ScheduledMessage = builder.prismaObject("ScheduledMessage", {
         row.conversationId
           ? ctx.prisma.conversation.findFirst({
               ...query,
-              where: {
-                id: row.conversationId,
-                memberships: { some: { userId: ctx.viewer?.id ?? NIL_UUID, leftAt: null } },
-              },
+              where: { id: row.conversationId, ...visibleConversation(ctx.actor) },
             })
           : null,
     }),
     message: t.prismaField({
       type: "Message",
       nullable: true,
-      description: "The message once sent.",
+      description: "The message once sent, if the viewer is still in its conversation.",
       resolve: (query, row, _args, ctx) =>
-        row.messageId ? ctx.prisma.message.findUnique({ ...query, where: { id: row.messageId } }) : null,
+        row.messageId
+          ? ctx.prisma.message.findFirst({
+              ...query,
+              where: { id: row.messageId, ...visibleMessage(ctx.actor) },
+            })
+          : null,
     }),
   }),
 });
@@ -87,7 +89,7 @@ builder.mutationFields((t) => ({
       scheduledAt: t.arg({ type: "DateTime" }),
     },
     resolve: async (query, _root, args, ctx) => {
-      const row = await scheduleMessage(ctx, requireViewer(ctx).id, {
+      const row = await scheduleMessage(ctx, ctx.actor, {
         ...args,
         conversationId: args.conversationId == null ? null : String(args.conversationId),
       });
@@ -101,7 +103,7 @@ builder.mutationFields((t) => ({
     authScopes: { viewer: true, system: true },
     args: { id: t.arg.id() },
     resolve: async (_root, args, ctx) => {
-      await cancelScheduled(ctx, String(args.id));
+      await cancelScheduled(ctx, ctx.actor, { id: String(args.id) });
       return true;
     },
   }),

@@ -1,7 +1,7 @@
 // Workers of scheduled messages (scheduled notifications fire in ./delivery.ts, broadcasts in
 // ./broadcast.ts).
 
-import type { RegisterWorkers } from "../../app/workers.ts";
+import type { RegisterWorkers } from "../../events/services.ts";
 import { fireScheduledMessage } from "./scheduled-messages.ts";
 
 export const registerScheduledWorkers: RegisterWorkers = async (services) => {

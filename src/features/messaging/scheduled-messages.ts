@@ -1,28 +1,16 @@
-// Scheduled sends: messages kept until their time (a durable `message.fire` job sends them through
-// sendMessage, as their sender), and `cancelScheduled` for messages, notifications and broadcasts.
-// Fire and cancel both lock the row and check its state, so exactly one of them wins.
 import { GraphQLError } from "graphql";
+import { type Actor, isOperator, requireUser } from "../../core/actor.ts";
 import { badInput, conflict, notFound } from "../../core/errors.ts";
-import { cleanClientMessageId, cleanContent, isUuid } from "../../core/input.ts";
+import { cleanClientMessageId, cleanContent, cleanScheduledAt, isUuid } from "../../core/input.ts";
 import { consume } from "../../core/limits.ts";
-import { writeTransaction } from "../../events/transaction.ts";
+import type { Services } from "../../core/services.ts";
+import { writeTransaction } from "../../events/writer.ts";
 import type { ScheduledMessage } from "../../generated/prisma/client.ts";
-import { type AppServices, buildContext, type Context } from "../../schema/context.ts";
 import { requireUserRef } from "../users/users.ts";
-import { sendMessage } from "./messages.ts";
+import { clientMessageIdTaken, postMessage } from "./messages.ts";
 import { requireMembership } from "./visibility.ts";
 
-const YEAR_MS = 366 * 24 * 60 * 60 * 1000;
-
-/** A time in the future and at most a year away, or BAD_USER_INPUT on `field`. */
-export function cleanScheduledAt(value: Date, field: string): Date {
-  const t = value.getTime();
-  if (Number.isNaN(t) || t <= Date.now()) throw badInput(field, `${field} must be in the future`);
-  if (t > Date.now() + YEAR_MS) throw badInput(field, `${field} must be at most a year from now`);
-  return value;
-}
-
-export type ScheduleMessageArgs = {
+export type ScheduleMessageInput = {
   to?: string | null | undefined;
   conversationId?: string | null | undefined;
   content: string;
@@ -30,26 +18,44 @@ export type ScheduleMessageArgs = {
   scheduledAt: Date;
 };
 
-/** The checks of sendMessage now (they run again when it fires), then the row and its job. */
-export async function scheduleMessage(ctx: Context, senderId: string, args: ScheduleMessageArgs) {
-  await consume(ctx.limits.send, senderId);
-  if ((args.to == null) === (args.conversationId == null)) {
+/**
+ * `scheduleMessage`: the checks of sendMessage now (they run again when it fires), then the row and
+ * its job. A clientMessageId already taken by a message or by another scheduled message of the
+ * sender is a CONFLICT now: firing must never "replay" an older message and call that a send.
+ */
+export async function scheduleMessage(services: Services, actor: Actor, input: ScheduleMessageInput) {
+  const senderId = requireUser(actor).id;
+  await consume(services.limits.send, senderId);
+  if ((input.to == null) === (input.conversationId == null)) {
     throw badInput("to", "Give exactly one of `to` and `conversationId`");
   }
-  const content = cleanContent(args.content, ctx.config.maxMessageLength);
-  const clientMessageId = cleanClientMessageId(args.clientMessageId);
-  const scheduledAt = cleanScheduledAt(args.scheduledAt, "scheduledAt");
+  const content = cleanContent(input.content, services.config.maxMessageLength);
+  const clientMessageId = cleanClientMessageId(input.clientMessageId);
+  const scheduledAt = cleanScheduledAt(input.scheduledAt, "scheduledAt");
   let to: string | null = null;
   let conversationId: string | null = null;
-  if (args.to != null) {
-    const other = await requireUserRef(ctx, args.to, "to");
+  if (input.to != null) {
+    const other = await requireUserRef(services, input.to, "to");
     if (other.id === senderId) throw badInput("to", "You cannot send a message to yourself");
     to = other.id;
   } else {
-    conversationId = String(args.conversationId);
-    await requireMembership(ctx, conversationId, senderId);
+    conversationId = String(input.conversationId);
+    await requireMembership(services.prisma, conversationId, senderId);
   }
-  return writeTransaction(ctx, async (tx, _emit, enqueue) => {
+  return writeTransaction(services, async (tx, _emit, enqueue) => {
+    if (clientMessageId) {
+      // One key, one message: serialize schedules of the same key, then look for earlier uses.
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`scheduled:${senderId}:${clientMessageId}`}, 0))`;
+      const sent = await tx.message.findUnique({
+        where: { senderId_clientMessageId: { senderId, clientMessageId } },
+        select: { id: true },
+      });
+      const scheduled = await tx.scheduledMessage.findFirst({
+        where: { senderId, clientMessageId, state: { in: ["PENDING", "FIRED"] } },
+        select: { id: true },
+      });
+      if (sent || scheduled) throw clientMessageIdTaken();
+    }
     const row = await tx.scheduledMessage.create({
       data: { senderId, to, conversationId, content, clientMessageId, scheduledAt },
     });
@@ -60,12 +66,13 @@ export async function scheduleMessage(ctx: Context, senderId: string, args: Sche
 
 /**
  * The `message.fire` job. Claims the row (PENDING -> FIRED under its lock, so a later cancel gets
- * CONFLICT), then sends as the sender with an idempotency key, so a retry after a crash between
- * the claim and the send returns the same message instead of sending twice. A check that fails
- * now (membership changed, user gone) leaves it FAILED with lastError.
+ * CONFLICT), then sends for the sender through the same checks as sendMessage (membership may have
+ * changed), with an idempotency key, so a retry after a crash between the claim and the send
+ * returns the same message instead of sending twice. A check that fails now leaves it FAILED with
+ * lastError.
  */
 export async function fireScheduledMessage(
-  services: AppServices,
+  services: Services,
   id: string,
   attempt: { retryCount: number; retryLimit: number },
 ): Promise<void> {
@@ -87,24 +94,19 @@ export async function fireScheduledMessage(
       data: { state: "FAILED", lastError: lastError.slice(0, 1000) },
     });
   try {
-    const ctx = await buildContext(services, {});
-    const sender = await ctx.prisma.user.findUnique({ where: { id: row.senderId }, select: { id: true } });
-    if (!sender) throw notFound("Sender");
-    const content = cleanContent(row.content, ctx.config.maxMessageLength);
-    let target: { conversationId: string } | { directWith: string };
-    if (row.to) {
-      await requireUserRef(ctx, row.to, "to");
-      target = { directWith: row.to };
-    } else {
-      await requireMembership(ctx, row.conversationId ?? "", row.senderId);
-      target = { conversationId: row.conversationId ?? "" };
-    }
-    const message = await sendMessage(ctx, {
-      senderId: row.senderId,
-      content,
-      clientMessageId: row.clientMessageId ?? `scheduled:${row.id}`,
-      target,
+    const sender = await services.prisma.user.findUnique({
+      where: { id: row.senderId },
+      select: { id: true },
     });
+    if (!sender) throw notFound("Sender");
+    const { message, replayed } = await postMessage(services, row.senderId, {
+      ...(row.to ? { to: row.to } : { conversationId: row.conversationId ?? "" }),
+      content: row.content,
+      clientMessageId: row.clientMessageId ?? `scheduled:${row.id}`,
+    });
+    // A replay is this job's own earlier send (after a crash) only if it was sent once due; an older
+    // message with the key was sent by hand after scheduling, and is not this one.
+    if (replayed && message.createdAt < row.scheduledAt) throw clientMessageIdTaken();
     await services.prisma.scheduledMessage.update({
       where: { id },
       data: { messageId: message.id, conversationId: message.conversationId, lastError: null },
@@ -125,13 +127,19 @@ export async function fireScheduledMessage(
  * notification or broadcast (API key or ADMIN). Fired already -> CONFLICT; unknown or not the
  * caller's -> NOT_FOUND.
  */
-export async function cancelScheduled(ctx: Context, id: string): Promise<void> {
+export async function cancelScheduled(
+  services: Services,
+  actor: Actor,
+  input: { id: string },
+): Promise<void> {
+  const { id } = input;
   if (!isUuid(id)) throw notFound("Scheduled item");
-  const admin = ctx.isSystem || ctx.viewer?.role === "ADMIN";
-  await writeTransaction(ctx, async (tx) => {
+  const admin = isOperator(actor);
+  const viewerId = actor.kind === "user" ? actor.user.id : null;
+  await writeTransaction(services, async (tx) => {
     const [message] = await tx.$queryRaw<Pick<ScheduledMessage, "state" | "senderId">[]>`
       SELECT state, "senderId" FROM "ScheduledMessage" WHERE id = ${id}::uuid FOR UPDATE`;
-    if (message && message.senderId === ctx.viewer?.id) {
+    if (message && message.senderId === viewerId) {
       if (message.state !== "PENDING")
         throw conflict(`The message is ${message.state.toLowerCase()} already`);
       await tx.scheduledMessage.update({ where: { id }, data: { state: "CANCELLED" } });

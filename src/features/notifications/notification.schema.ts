@@ -1,9 +1,9 @@
 import type { LogEvent } from "../../events/log.ts";
 import { eventStream } from "../../events/stream.ts";
 import { builder, pageLimits } from "../../schema/builder.ts";
+import { requireViewer } from "../../schema/context.ts";
 import { withValidCursor } from "../../schema/cursor.ts";
 import { cursorOf } from "../../schema/events.ts";
-import { requireViewer } from "../users/users.ts";
 import { markAllNotificationsRead, markNotificationRead, sendNotification } from "./notifications.ts";
 
 export const NotificationPriority = builder.enumType("NotificationPriority", {
@@ -58,7 +58,12 @@ builder.subscriptionFields((t) => ({
     authScopes: { viewer: true },
     args: { after: t.arg.string({ required: false }) },
     subscribe: (_root, args, ctx) =>
-      eventStream(ctx, { types: ["notification.created"], addressedOnly: true, after: args.after }),
+      eventStream(
+        ctx,
+        // Addressed to the viewer only: no conversation is in view.
+        { userId: requireViewer(ctx).id, visibleConversations: async () => [] },
+        { types: ["notification.created"], addressedOnly: true, after: args.after },
+      ),
     resolve: (e: LogEvent): NotificationEventShape => ({
       notificationId: (e.payload as { notificationId?: string } | null)?.notificationId ?? "",
       cursor: cursorOf(e),
@@ -121,7 +126,7 @@ builder.mutationFields((t) => ({
       scheduledAt: t.arg({ type: "DateTime", required: false }),
     },
     resolve: async (query, _root, args, ctx) => {
-      const notification = await sendNotification(ctx, args);
+      const notification = await sendNotification(ctx, ctx.actor, args);
       return ctx.prisma.notification.findUniqueOrThrow({ ...query, where: { id: notification.id } });
     },
   }),
@@ -131,13 +136,13 @@ builder.mutationFields((t) => ({
     authScopes: { viewer: true },
     args: { id: t.arg.id() },
     resolve: async (query, _root, args, ctx) => {
-      const n = await markNotificationRead(ctx, requireViewer(ctx).id, String(args.id));
+      const n = await markNotificationRead(ctx, ctx.actor, { id: String(args.id) });
       return ctx.prisma.notification.findUniqueOrThrow({ ...query, where: { id: n.id } });
     },
   }),
   markAllNotificationsRead: t.int({
     description: "Marks every notification of the viewer read; returns how many were unread.",
     authScopes: { viewer: true },
-    resolve: (_root, _args, ctx) => markAllNotificationsRead(ctx, requireViewer(ctx).id),
+    resolve: (_root, _args, ctx) => markAllNotificationsRead(ctx, ctx.actor),
   }),
 }));

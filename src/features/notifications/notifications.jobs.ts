@@ -1,7 +1,7 @@
 // Workers of out-of-app delivery: one provider send per `delivery.send` job, the daily digest per
 // user, and scheduled notifications coming due. Every handler is idempotent (see each function).
 
-import type { RegisterWorkers } from "../../app/workers.ts";
+import type { RegisterWorkers } from "../../events/services.ts";
 import { runDigest } from "./delivery/digest.ts";
 import { sendDelivery } from "./delivery/send.ts";
 import { fireNotification } from "./notifications.ts";

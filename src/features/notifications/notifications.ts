@@ -1,16 +1,16 @@
-import { badInput, notFound } from "../../core/errors.ts";
-import { cleanText, isUuid } from "../../core/input.ts";
-import type { Emit, Enqueue } from "../../events/transaction.ts";
-import { writeTransaction } from "../../events/transaction.ts";
+import { type Actor, isOperator, requireUser } from "../../core/actor.ts";
+import { badInput, forbidden, notFound } from "../../core/errors.ts";
+import { cleanScheduledAt, cleanText, isUuid } from "../../core/input.ts";
+import type { Services as AppServices } from "../../core/services.ts";
+import type { Emit, Enqueue } from "../../events/writer.ts";
+import { writeTransaction } from "../../events/writer.ts";
 import type { Notification, NotificationPriority, Prisma } from "../../generated/prisma/client.ts";
-import type { Context } from "../../schema/context.ts";
-import { cleanScheduledAt } from "../messaging/scheduled-messages.ts";
 import { requireUserRef } from "../users/users.ts";
 import { createDeliveries } from "./delivery/plan.ts";
 import { JOB_PRIORITY } from "./delivery/routes.ts";
 import { renderTemplate, requireTemplate } from "./templates.ts";
 
-type Services = Pick<Context, "prisma" | "pubsub" | "jobs">;
+type Services = Pick<AppServices, "prisma" | "pubsub" | "jobs">;
 
 export type NotificationInput = {
   userId: string;
@@ -120,7 +120,8 @@ export function cleanHttpUrl(value: string, field: string): string {
 }
 
 /** `sendNotification`: checks every argument before anything is written, then creates it. */
-export async function sendNotification(ctx: Context, args: SendNotificationArgs) {
+export async function sendNotification(ctx: AppServices, actor: Actor, args: SendNotificationArgs) {
+  if (!isOperator(actor)) throw forbidden("Only the API key or an ADMIN can send notifications");
   if (args.data != null && (typeof args.data !== "object" || Array.isArray(args.data))) {
     throw badInput("data", "data must be a JSON object");
   }
@@ -164,7 +165,9 @@ export async function sendNotification(ctx: Context, args: SendNotificationArgs)
 }
 
 /** Marks one of the viewer's notifications read (idempotent); others' ids are NOT_FOUND. */
-export async function markNotificationRead(ctx: Context, viewerId: string, id: string) {
+export async function markNotificationRead(ctx: AppServices, actor: Actor, input: { id: string }) {
+  const viewerId = requireUser(actor).id;
+  const { id } = input;
   if (!isUuid(id)) throw notFound("Notification");
   return writeTransaction(ctx, async (tx, emit) => {
     const { count } = await tx.notification.updateMany({
@@ -182,7 +185,8 @@ export async function markNotificationRead(ctx: Context, viewerId: string, id: s
 }
 
 /** Marks all of the viewer's delivered notifications read; returns how many changed. */
-export async function markAllNotificationsRead(ctx: Context, viewerId: string): Promise<number> {
+export async function markAllNotificationsRead(ctx: AppServices, actor: Actor): Promise<number> {
+  const viewerId = requireUser(actor).id;
   return writeTransaction(ctx, async (tx, emit) => {
     const { count } = await tx.notification.updateMany({
       where: { userId: viewerId, status: "DELIVERED", readAt: null },

@@ -34,7 +34,7 @@ builder.queryFields((t) => ({
     authScopes: { viewer: true, system: true },
     args: { userId: t.arg.string({ required: false }) },
     resolve: async (_root, args, ctx) => {
-      const userId = await actingUser(ctx, args.userId);
+      const userId = await actingUser(ctx, ctx.actor, args.userId);
       const row = await ctx.prisma.notificationPreference.findUnique({ where: { userId } });
       return row ?? { userId, route: DEFAULT_ROUTE, digestHourUtc: DEFAULT_DIGEST_HOUR };
     },
@@ -57,7 +57,7 @@ builder.mutationFields((t) => ({
       const hour = args.digestHourUtc;
       if (hour != null && (hour < 0 || hour > 23))
         throw badInput("digestHourUtc", "digestHourUtc must be 0-23");
-      const userId = await actingUser(ctx, args.userId);
+      const userId = await actingUser(ctx, ctx.actor, args.userId);
       return ctx.prisma.notificationPreference.upsert({
         where: { userId },
         create: { userId, route: args.route, digestHourUtc: hour ?? DEFAULT_DIGEST_HOUR },
@@ -72,7 +72,7 @@ builder.mutationFields((t) => ({
     authScopes: { viewer: true, system: true },
     args: { userId: t.arg.string({ required: false }) },
     resolve: async (_root, args, ctx) => {
-      const userId = await actingUser(ctx, args.userId);
+      const userId = await actingUser(ctx, ctx.actor, args.userId);
       // Not the last attempt: a retryable failure leaves the deliveries waiting for the pending job.
       const result = await runDigest(ctx, userId, { retryCount: 0, retryLimit: 1 });
       return result.sent;

@@ -1,8 +1,8 @@
 import { notFound } from "../../core/errors.ts";
 import { isUuid } from "../../core/input.ts";
 import { builder, pageLimits } from "../../schema/builder.ts";
+import { requireViewer } from "../../schema/context.ts";
 import { DeliveryState } from "../broadcasts/broadcast.schema.ts";
-import { requireViewer } from "../users/users.ts";
 import { addTarget, removeTarget } from "./targets.ts";
 
 export const TargetKind = builder.enumType("TargetKind", {
@@ -111,7 +111,7 @@ builder.mutationFields((t) => ({
       userId: t.arg.string({ required: false }),
     },
     resolve: async (query, _root, args, ctx) => {
-      const target = await addTarget(ctx, args);
+      const target = await addTarget(ctx, ctx.actor, args);
       return ctx.prisma.target.findUniqueOrThrow({ ...query, where: { id: target.id } });
     },
   }),
@@ -120,7 +120,7 @@ builder.mutationFields((t) => ({
     authScopes: { viewer: true, system: true },
     args: { id: t.arg.id() },
     resolve: async (_root, args, ctx) => {
-      await removeTarget(ctx, String(args.id));
+      await removeTarget(ctx, ctx.actor, { id: String(args.id) });
       return true;
     },
   }),

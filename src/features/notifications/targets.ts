@@ -1,11 +1,12 @@
 // Targets: where a user can be reached outside the app (email address, phone, push token), as in
 // Appwrite Messaging. Each kind has its own address rules, checked before anything is written.
 
+import { type Actor, hasApiKey } from "../../core/actor.ts";
 import { badInput, conflict, forbidden, notFound } from "../../core/errors.ts";
 import { isUuid } from "../../core/input.ts";
+import type { Services } from "../../core/services.ts";
 import type { TargetKind } from "../../generated/prisma/client.ts";
 import { Prisma } from "../../generated/prisma/client.ts";
-import type { Context } from "../../schema/context.ts";
 import { requireUserRef } from "../users/users.ts";
 
 // Deliberately plain: one @, no spaces, a dot in the domain. The SMTP server has the last word.
@@ -34,20 +35,25 @@ export function cleanAddress(kind: TargetKind, address: string): string {
  * The user an operation acts for: the viewer themselves, or with the API key the user it names.
  * A viewer naming someone else is FORBIDDEN (the API key may name anyone).
  */
-export async function actingUser(ctx: Context, userRef: string | null | undefined): Promise<string> {
-  if (ctx.isSystem && userRef != null) return (await requireUserRef(ctx, userRef, "userId")).id;
-  if (ctx.viewer) {
+export async function actingUser(
+  services: Pick<Services, "prisma">,
+  actor: Actor,
+  userRef: string | null | undefined,
+): Promise<string> {
+  if (hasApiKey(actor) && userRef != null) return (await requireUserRef(services, userRef, "userId")).id;
+  if (actor.kind === "user") {
     if (userRef != null) {
-      const named = await requireUserRef(ctx, userRef, "userId");
-      if (named.id !== ctx.viewer.id) throw forbidden("You can only act for yourself here");
+      const named = await requireUserRef(services, userRef, "userId");
+      if (named.id !== actor.user.id) throw forbidden("You can only act for yourself here");
     }
-    return ctx.viewer.id;
+    return actor.user.id;
   }
   throw badInput("userId", "userId is required with the API key");
 }
 
 export async function addTarget(
-  ctx: Context,
+  ctx: Services,
+  actor: Actor,
   args: {
     kind: TargetKind;
     address: string;
@@ -58,7 +64,7 @@ export async function addTarget(
   const address = cleanAddress(args.kind, args.address);
   const label = args.label?.trim() || null;
   if (label && label.length > 100) throw badInput("label", "label must be at most 100 characters");
-  const userId = await actingUser(ctx, args.userId);
+  const userId = await actingUser(ctx, actor, args.userId);
   try {
     return await ctx.prisma.target.create({ data: { userId, kind: args.kind, address, label } });
   } catch (error) {
@@ -70,9 +76,10 @@ export async function addTarget(
 }
 
 /** Removes a target of the viewer (or, with the API key, of anyone); its delivery log goes with it. */
-export async function removeTarget(ctx: Context, id: string) {
+export async function removeTarget(ctx: Services, actor: Actor, input: { id: string }) {
+  const { id } = input;
   if (!isUuid(id)) throw notFound("Target");
-  const where = ctx.isSystem ? { id } : { id, userId: ctx.viewer?.id ?? "" };
+  const where = hasApiKey(actor) ? { id } : { id, userId: actor.kind === "user" ? actor.user.id : "" };
   const target = await ctx.prisma.target.findFirst({ where, select: { id: true } });
   if (!target) throw notFound("Target");
   await ctx.prisma.target.deleteMany({ where: { id } });

@@ -2,8 +2,8 @@
 // notification's `data`. Four are built in and seeded on first use (no migration needed).
 
 import { badInput, conflict, forbidden, notFound } from "../../core/errors.ts";
+import type { Services } from "../../core/services.ts";
 import type { NotificationPriority, PrismaClient } from "../../generated/prisma/client.ts";
-import type { Context } from "../../schema/context.ts";
 
 type TemplateText = { key: string; title: string; body: string; defaultPriority: NotificationPriority };
 
@@ -94,13 +94,13 @@ export function renderTemplate(text: string, data: Record<string, unknown>): str
   });
 }
 
-export async function findTemplate(ctx: Pick<Context, "prisma">, key: string) {
+export async function findTemplate(ctx: Pick<Services, "prisma">, key: string) {
   await ensureBuiltInTemplates(ctx.prisma);
   return ctx.prisma.notificationTemplate.findUnique({ where: { key } });
 }
 
 /** A template by key for rendering; unknown -> BAD_USER_INPUT on `template`. */
-export async function requireTemplate(ctx: Pick<Context, "prisma">, key: string) {
+export async function requireTemplate(ctx: Pick<Services, "prisma">, key: string) {
   const template = await findTemplate(ctx, key.trim());
   if (!template) throw badInput("template", `Unknown template '${key}'`);
   return template;
@@ -122,7 +122,7 @@ export function cleanTemplate(input: { key: string; title: string; body: string 
 }
 
 export async function createTemplate(
-  ctx: Pick<Context, "prisma">,
+  ctx: Pick<Services, "prisma">,
   input: { key: string; title: string; body: string; defaultPriority: NotificationPriority },
 ) {
   const clean = cleanTemplate(input);
@@ -137,7 +137,7 @@ export async function createTemplate(
 
 /** Built-ins are editable (apps word them their own way) but cannot be deleted. */
 export async function updateTemplate(
-  ctx: Pick<Context, "prisma">,
+  ctx: Pick<Services, "prisma">,
   input: { key: string; title: string; body: string; defaultPriority?: NotificationPriority | null },
 ) {
   const clean = cleanTemplate(input);
@@ -154,7 +154,7 @@ export async function updateTemplate(
   return clean.key;
 }
 
-export async function deleteTemplate(ctx: Pick<Context, "prisma">, key: string) {
+export async function deleteTemplate(ctx: Pick<Services, "prisma">, key: string) {
   const template = await findTemplate(ctx, key.trim());
   if (!template) throw notFound(`Template '${key}'`);
   if (template.builtIn) throw forbidden(`Built-in template '${template.key}' cannot be deleted`);

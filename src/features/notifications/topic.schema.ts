@@ -1,8 +1,7 @@
 import { builder, pageLimits } from "../../schema/builder.ts";
 import { withValidCursor } from "../../schema/cursor.ts";
-import { NIL_UUID } from "../messaging/conversation.schema.ts";
-import { actingUser } from "./targets.ts";
-import { createTopic, requireTopic, subscribeToTopic, unsubscribeFromTopic } from "./topics.ts";
+import { NIL_UUID } from "../messaging/visibility.ts";
+import { createTopic, subscribeToTopic, unsubscribeFromTopic } from "./topics.ts";
 
 export const Topic = builder.prismaObject("Topic", {
   description: "A subject users subscribe to; broadcasts can address a topic's subscribers.",
@@ -51,7 +50,7 @@ builder.mutationFields((t) => ({
       description: t.arg.string({ required: false }),
     },
     resolve: async (query, _root, args, ctx) => {
-      const topic = await createTopic(ctx, args);
+      const topic = await createTopic(ctx, ctx.actor, args);
       return ctx.prisma.topic.findUniqueOrThrow({ ...query, where: { id: topic.id } });
     },
   }),
@@ -61,9 +60,8 @@ builder.mutationFields((t) => ({
     authScopes: { viewer: true, system: true },
     args: { topic: t.arg.string(), userId: t.arg.string({ required: false }) },
     resolve: async (query, _root, args, ctx) => {
-      const topic = await requireTopic(ctx, args.topic);
-      await subscribeToTopic(ctx, topic.id, await actingUser(ctx, args.userId));
-      return ctx.prisma.topic.findUniqueOrThrow({ ...query, where: { id: topic.id } });
+      const id = await subscribeToTopic(ctx, ctx.actor, args);
+      return ctx.prisma.topic.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),
   unsubscribeFromTopic: t.prismaField({
@@ -72,9 +70,8 @@ builder.mutationFields((t) => ({
     authScopes: { viewer: true, system: true },
     args: { topic: t.arg.string(), userId: t.arg.string({ required: false }) },
     resolve: async (query, _root, args, ctx) => {
-      const topic = await requireTopic(ctx, args.topic);
-      await unsubscribeFromTopic(ctx, topic.id, await actingUser(ctx, args.userId));
-      return ctx.prisma.topic.findUniqueOrThrow({ ...query, where: { id: topic.id } });
+      const id = await unsubscribeFromTopic(ctx, ctx.actor, args);
+      return ctx.prisma.topic.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),
 }));

@@ -1,15 +1,20 @@
 // Topics users subscribe to; broadcasts to a topic reach its subscribers (TopicSubscription).
 
-import { badInput, conflict, notFound } from "../../core/errors.ts";
+import { type Actor, hasApiKey } from "../../core/actor.ts";
+import { badInput, conflict, forbidden, notFound } from "../../core/errors.ts";
 import { cleanText, isUuid } from "../../core/input.ts";
-import type { Context } from "../../schema/context.ts";
+import type { Services } from "../../core/services.ts";
+import { actingUser } from "./targets.ts";
 
 const KEY = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 
+/** `createTopic` (API key). */
 export async function createTopic(
-  ctx: Context,
+  ctx: Services,
+  actor: Actor,
   args: { key: string; name: string; description?: string | null | undefined },
 ) {
+  if (!hasApiKey(actor)) throw forbidden("Only the API key can create topics");
   const key = args.key.trim();
   if (!KEY.test(key) || isUuid(key)) {
     throw badInput("key", "key must be 1-64 characters: lowercase letters, digits, '_', '.' or '-'");
@@ -28,7 +33,7 @@ export async function createTopic(
 }
 
 /** A topic named by key or id, or NOT_FOUND. */
-export async function requireTopic(ctx: Context, ref: string) {
+export async function requireTopic(ctx: Pick<Services, "prisma">, ref: string) {
   const value = ref.trim();
   const topic = await ctx.prisma.topic.findUnique({
     where: isUuid(value) ? { id: value } : { key: value },
@@ -39,10 +44,27 @@ export async function requireTopic(ctx: Context, ref: string) {
 }
 
 /** Idempotent: subscribing twice keeps one subscription. */
-export async function subscribeToTopic(ctx: Context, topicId: string, userId: string) {
-  await ctx.prisma.topicSubscription.createMany({ data: [{ topicId, userId }], skipDuplicates: true });
+export async function subscribeToTopic(
+  ctx: Services,
+  actor: Actor,
+  input: { topic: string; userId?: string | null | undefined },
+) {
+  const topic = await requireTopic(ctx, input.topic);
+  const userId = await actingUser(ctx, actor, input.userId);
+  await ctx.prisma.topicSubscription.createMany({
+    data: [{ topicId: topic.id, userId }],
+    skipDuplicates: true,
+  });
+  return topic.id;
 }
 
-export async function unsubscribeFromTopic(ctx: Context, topicId: string, userId: string) {
-  await ctx.prisma.topicSubscription.deleteMany({ where: { topicId, userId } });
+export async function unsubscribeFromTopic(
+  ctx: Services,
+  actor: Actor,
+  input: { topic: string; userId?: string | null | undefined },
+) {
+  const topic = await requireTopic(ctx, input.topic);
+  const userId = await actingUser(ctx, actor, input.userId);
+  await ctx.prisma.topicSubscription.deleteMany({ where: { topicId: topic.id, userId } });
+  return topic.id;
 }

@@ -1,7 +1,9 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { jwtVerify, SignJWT } from "jose";
 
-export type Viewer = { id: string; role: "USER" | "ADMIN" };
+import type { Viewer } from "../../core/actor.ts";
+
+export type { Viewer };
 
 const ISSUER = "messaging-api";
 

@@ -4,9 +4,9 @@ import { consume, guardLogin } from "../../core/limits.ts";
 import { Prisma, type User as UserRow } from "../../generated/prisma/client.ts";
 import { builder } from "../../schema/builder.ts";
 import type { Context } from "../../schema/context.ts";
+import { requireViewer } from "../../schema/context.ts";
 import { dummyHash, hashPassword, verifyPassword } from "./password.ts";
 import { signToken } from "./tokens.ts";
-import { requireViewer } from "./users.ts";
 
 export const UserRole = builder.enumType("UserRole", { values: ["USER", "ADMIN"] as const });
 

@@ -3,8 +3,8 @@
 // deliveries and enqueues their jobs, so a crash repeats nothing and skips nothing.
 import { v7 as uuidv7 } from "uuid";
 import { headPosition, readEvents } from "../../events/log.ts";
-import { writeTransaction } from "../../events/transaction.ts";
-import type { AppServices } from "../../schema/context.ts";
+import type { LiveServices as AppServices } from "../../events/services.ts";
+import { writeTransaction } from "../../events/writer.ts";
 import { endpointWants } from "./webhooks.ts";
 
 export type DispatcherOptions = { pollMs: number; batchSize: number };

@@ -1,12 +1,11 @@
 // Webhook workers: the dispatcher that turns logged events into deliveries, and `webhook.deliver`,
 // which POSTs one event to one endpoint, signed, and records the outcome in the delivery log.
 
-import type { RegisterWorkers } from "../../app/workers.ts";
 import type { JobOf } from "../../core/jobs.ts";
 import type { LogEvent } from "../../events/log.ts";
 import { encodeCursor } from "../../events/position.ts";
+import type { LiveServices as AppServices, RegisterWorkers } from "../../events/services.ts";
 import type { Prisma } from "../../generated/prisma/client.ts";
-import type { AppServices } from "../../schema/context.ts";
 import { WebhookDispatcher } from "./dispatcher.ts";
 import { signatureHeaders } from "./sign.ts";
 import { resolveEventData } from "./webhooks.ts";

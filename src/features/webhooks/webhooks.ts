@@ -4,6 +4,7 @@
 import { v7 as uuidv7 } from "uuid";
 import { badInput, conflict, notFound } from "../../core/errors.ts";
 import { isUuid } from "../../core/input.ts";
+import type { Services } from "../../core/services.ts";
 import {
   EVENT_TYPES,
   type EventType,
@@ -14,9 +15,8 @@ import {
 } from "../../events/log.ts";
 import { comparePositions, decodeCursor, type Position } from "../../events/position.ts";
 import { checkResumable, eventPosition } from "../../events/stream.ts";
-import { writeTransaction } from "../../events/transaction.ts";
+import { writeTransaction } from "../../events/writer.ts";
 import type { Prisma } from "../../generated/prisma/client.ts";
-import type { Context } from "../../schema/context.ts";
 import { newWebhookSecret } from "./sign.ts";
 
 /** Subscribes an endpoint to every event type, present and future. */
@@ -88,7 +88,7 @@ export function endpointWants(endpoint: EndpointMatch, e: LogEvent): boolean {
   );
 }
 
-export async function requireEndpoint(ctx: Pick<Context, "prisma">, id: string) {
+export async function requireEndpoint(ctx: Pick<Services, "prisma">, id: string) {
   const endpoint = isUuid(id) ? await ctx.prisma.webhookEndpoint.findUnique({ where: { id } }) : null;
   if (!endpoint) throw notFound("Webhook endpoint");
   return endpoint;
@@ -97,7 +97,7 @@ export async function requireEndpoint(ctx: Pick<Context, "prisma">, id: string) 
 export type EndpointInput = { url: string; eventTypes: string[]; description?: string | null };
 
 /** Creates an endpoint; it receives the events that commit from now on, not the log's history. */
-export async function createWebhookEndpoint(ctx: Pick<Context, "prisma">, input: EndpointInput) {
+export async function createWebhookEndpoint(ctx: Pick<Services, "prisma">, input: EndpointInput) {
   const data = {
     url: cleanWebhookUrl(input.url),
     eventTypes: cleanEventTypes(input.eventTypes, "eventTypes", true),
@@ -136,7 +136,7 @@ export type EndpointChanges = {
 };
 
 export async function updateWebhookEndpoint(
-  ctx: Pick<Context, "prisma">,
+  ctx: Pick<Services, "prisma">,
   id: string,
   changes: EndpointChanges,
 ) {
@@ -154,7 +154,7 @@ export async function updateWebhookEndpoint(
 }
 
 /** A new secret, effective at once (retries of earlier deliveries are signed with it too). */
-export async function rotateWebhookSecret(ctx: Pick<Context, "prisma">, id: string) {
+export async function rotateWebhookSecret(ctx: Pick<Services, "prisma">, id: string) {
   await requireEndpoint(ctx, id);
   const secret = newWebhookSecret();
   const endpoint = await ctx.prisma.webhookEndpoint.update({ where: { id }, data: { secret } });
@@ -168,7 +168,7 @@ export async function rotateWebhookSecret(ctx: Pick<Context, "prisma">, id: stri
  * send them twice. Returns how many deliveries were queued.
  */
 export async function replayWebhookEvents(
-  ctx: Pick<Context, "prisma" | "pubsub" | "jobs">,
+  ctx: Pick<Services, "prisma" | "pubsub" | "jobs">,
   endpointId: string,
   after: string,
   types: readonly string[] | null | undefined,

@@ -1,7 +1,7 @@
 // Per-recipient progress of a broadcast and its completion. A recipient's state follows the
 // deliveries of its notification; the broadcast completes once fan-out is done and no recipient is
 // still waiting. Both run inside the caller's transaction (a delivery update or a fan-out batch).
-import type { Emit } from "../../../events/transaction.ts";
+import type { Emit } from "../../../events/writer.ts";
 import type { DeliveryState, Prisma } from "../../../generated/prisma/client.ts";
 
 /** Recipients in these states still wait for a delivery: the broadcast is not complete. */

@@ -7,10 +7,10 @@
 // sides: "while a user has waiting digest deliveries, exactly one digest job is pending". A writer
 // that adds the first waiting delivery enqueues the job; the job sends everything waiting.
 
-import type { Enqueue } from "../../../events/transaction.ts";
-import { writeTransaction } from "../../../events/transaction.ts";
+import type { Services as AppServices } from "../../../core/services.ts";
+import type { Enqueue } from "../../../events/writer.ts";
+import { writeTransaction } from "../../../events/writer.ts";
 import type { DeliveryState, Prisma } from "../../../generated/prisma/client.ts";
-import type { AppServices } from "../../../schema/context.ts";
 import { recipientDeliveryChanged } from "./broadcast-progress.ts";
 import { providersFor } from "./providers/index.ts";
 import { ProviderError } from "./providers/types.ts";

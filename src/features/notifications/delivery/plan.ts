@@ -3,7 +3,7 @@
 // each that goes out now. Shared by single notifications, scheduled ones and broadcast fan-out.
 import { v7 as uuidv7 } from "uuid";
 import type { EnqueueOptions, JobMap } from "../../../core/jobs.ts";
-import type { Enqueue } from "../../../events/transaction.ts";
+import type { Enqueue } from "../../../events/writer.ts";
 import type { NotificationPriority, Prisma } from "../../../generated/prisma/client.ts";
 import { scheduleDigests } from "./digest.ts";
 import { DEFAULT_ROUTE, JOB_PRIORITY, planRoute } from "./routes.ts";

@@ -2,9 +2,9 @@
 // row. At-least-once: a repeated job finds the row final and does nothing; the outcome is written
 // with a guard on the state, so two runs can never count one attempt twice or flip a final state.
 
-import { writeTransaction } from "../../../events/transaction.ts";
+import type { Services as AppServices } from "../../../core/services.ts";
+import { writeTransaction } from "../../../events/writer.ts";
 import type { DeliveryState, Prisma } from "../../../generated/prisma/client.ts";
-import type { AppServices } from "../../../schema/context.ts";
 import { recipientDeliveryChanged } from "./broadcast-progress.ts";
 import { providersFor } from "./providers/index.ts";
 import { ProviderError } from "./providers/types.ts";

@@ -1,7 +1,6 @@
 import { EventEmitter } from "node:events";
 import { RedisPubSub } from "graphql-redis-subscriptions";
 import { Redis } from "ioredis";
-import type { PositionJson } from "./position.ts";
 
 /** Ephemeral, unlogged signals of one conversation (typing, live collaboration). */
 export type EphemeralNotice = {
@@ -24,6 +23,9 @@ export type Topics = {
   log: PositionJson;
   [key: `conversation:${string}`]: EphemeralNotice;
 };
+
+/** A log position in JSON-safe form (bigint does not survive JSON); see events/position.ts. */
+export type PositionJson = { txid: string; id: string };
 
 export type Unsubscribe = () => void;
 
