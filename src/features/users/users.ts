@@ -21,11 +21,7 @@ export async function requireUserRef(services: Db, ref: string, field: string) {
 }
 
 /** Resolves a list of user refs at once; unknown ones are reported together, by the field. */
-export async function requireUserRefs(
-  services: Db,
-  refs: readonly string[],
-  field: string,
-) {
+export async function requireUserRefs(services: Db, refs: readonly string[], field: string) {
   const values = [...new Set(refs.map((r) => r.trim()))];
   const ids = values.filter(isUuid);
   const names = values.filter((v) => !isUuid(v));

@@ -1,0 +1,66 @@
+// graphql-yoga for HTTP and SSE, behind the hardening handler (limits, logs, metrics, health).
+import { createServer, type Server } from "node:http";
+import { createYoga, maskError as yogaMaskError } from "graphql-yoga";
+import type { Logger } from "pino";
+import { toClientError } from "../core/errors.ts";
+import { useErrorLogging, useOperationNameInLogs, yogaLogger } from "../core/logger.ts";
+import { useMetrics } from "../core/metrics.ts";
+import { createYogaContext } from "../schema/context.ts";
+import { schema } from "../schema/index.ts";
+import { createHttpHandler } from "./http-handler.ts";
+import { securityPlugins } from "./security/plugins.ts";
+import type { Wiring } from "./services.ts";
+
+export function createYogaServer({ services, metrics }: Wiring, logger: Logger) {
+  const config = services.config;
+  const hardening = config.hardening;
+  const loggedErrors = new WeakSet<object>();
+  return createYoga({
+    schema,
+    context: createYogaContext(services),
+    graphqlEndpoint: "/graphql",
+    graphiql: hardening.graphiql ? { subscriptionsProtocol: "WS" } : false,
+    landingPage: false,
+    // pino JSON lines; silent under NODE_ENV=test unless LOG_LEVEL says otherwise.
+    logging: yogaLogger(logger, loggedErrors),
+    // Coded errors pass through; anything unexpected is masked (no stack traces or SQL to clients;
+    // details only in development).
+    maskedErrors: {
+      isDev: config.env === "development",
+      maskError: (error, message, isDev) => toClientError(error) ?? yogaMaskError(error, message, isDev),
+    },
+    batching: false,
+    ...(hardening.corsOrigins ? { cors: { origin: hardening.corsOrigins, credentials: false } } : {}),
+    plugins: hardening.enabled
+      ? [
+          ...securityPlugins(config),
+          useMetrics(metrics),
+          useOperationNameInLogs(),
+          useErrorLogging(logger, loggedErrors, (error) => toClientError(error) !== undefined),
+        ]
+      : [],
+  });
+}
+
+export function createHttpServer(
+  wiring: Wiring,
+  yoga: ReturnType<typeof createYogaServer>,
+  logger: Logger,
+): Server {
+  const hardening = wiring.services.config.hardening;
+  const { db, redis, metrics } = wiring;
+  return createServer(
+    hardening.enabled
+      ? createHttpHandler({
+          next: yoga,
+          config: hardening,
+          logger,
+          metrics,
+          checks: [
+            { name: "database", run: () => db.prisma.$queryRaw`SELECT 1` },
+            ...(redis ? [{ name: "redis", run: () => redis.ping() }] : []),
+          ],
+        })
+      : yoga,
+  );
+}
