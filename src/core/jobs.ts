@@ -103,15 +103,7 @@ export class Jobs {
     });
     boss.on("error", (error: Error) => console.error(`job queue error: ${error.message}`));
     await boss.start();
-    for (const name of JOB_NAMES) {
-      // createQueue is idempotent in pg-boss 10 (ON CONFLICT DO NOTHING).
-      await boss.createQueue(name, {
-        name,
-        retryLimit: config.maxAttempts - 1,
-        retryDelay: config.retryDelaySeconds,
-        retryBackoff: true,
-      });
-    }
+    for (const name of JOB_NAMES) await createQueueOnce(boss, name, config);
     return new Jobs(boss, config);
   }
 
@@ -209,5 +201,29 @@ export class Jobs {
       retryBackoff: true,
       ...(options.singletonKey ? { singletonKey: options.singletonKey } : {}),
     };
+  }
+}
+
+/**
+ * Creates a queue unless it exists. pg-boss 10 creates each queue's partition table in a statement
+ * that deadlocks (40P01) with the same statement of another instance starting at the same moment on
+ * a fresh database; PostgreSQL then aborts one of them, which is safe to run again.
+ */
+async function createQueueOnce(boss: PgBoss, name: JobName, config: JobsConfig): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    if (await boss.getQueue(name)) return;
+    try {
+      await boss.createQueue(name, {
+        name,
+        retryLimit: config.maxAttempts - 1,
+        retryDelay: config.retryDelaySeconds,
+        retryBackoff: true,
+      });
+      return;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if ((code !== "40P01" && code !== "23505") || attempt >= 10) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 100 * attempt));
+    }
   }
 }

@@ -18,6 +18,8 @@ export type StreamSpec = {
   addressedOnly?: boolean;
   /** Resume after this cursor: replay from the log, then go live, without gap or repeat. */
   after?: string | null;
+  /** Told about each event just before it is handed to the subscriber. */
+  onDeliver?: (e: LogEvent) => void;
 };
 
 export const eventPosition = (e: LogEvent): Position => ({ txid: e.txid, id: e.id });
@@ -89,6 +91,7 @@ export async function eventStream(
       // A consumer that falls 1,024 events behind overflows the repeater: end its stream with the
       // error; the client resumes from its last cursor without losing anything.
       try {
+        spec.onDeliver?.(e);
         push(e).catch(fail);
       } catch (error) {
         fail(error);

@@ -214,23 +214,22 @@ export async function visibleEventStream(
   const user = requireUser(actor);
   const only = spec.conversationId ?? null;
   if (only) await requireMembership(services.prisma, only, user.id);
-  const stream = await eventStream(
+  const onVisible = spec.onVisible;
+  return eventStream(
     services,
     {
       userId: user.id,
       visibleConversations: () => visibleConversationIds(services, actor, only ? [only] : null),
     },
-    spec,
+    {
+      ...spec,
+      onDeliver: (e) => {
+        // Membership events reach the user they concern even as they leave: they vouch for nothing.
+        if (onVisible && e.conversationId && !MEMBERSHIP_EVENTS.has(e.type)) onVisible(e.conversationId);
+        spec.onDeliver?.(e);
+      },
+    },
   );
-  const onVisible = spec.onVisible;
-  if (!onVisible) return stream;
-  return (async function* () {
-    for await (const e of stream) {
-      // Membership events reach the user they concern even as they leave: they vouch for nothing.
-      if (e.conversationId && !MEMBERSHIP_EVENTS.has(e.type)) onVisible(e.conversationId);
-      yield e;
-    }
-  })();
 }
 
 const MEMBERSHIP_EVENTS = new Set<EventType>(["member.added", "member.removed", "member.left"]);
