@@ -134,6 +134,10 @@ beforeAll(async () => {
     });
     actor.scheduledId = scheduleMessage.id;
   }
+  // A message by A that every actor reads: each has a read receipt (an event addressed to them,
+  // pointing at A's message) in the log from before they were out.
+  const readByActors = await say(a);
+  for (const actor of [removed, left, demoted]) await markRead(actor.user, { messageId: readByActors.id });
   // The scheduled messages fire (the `message.fire` jobs complete and record their messages).
   await waitUntil(
     async () =>
@@ -348,6 +352,13 @@ const SEND = `mutation FmSend($to: String, $conversationId: ID, $content: String
   }
 }`;
 
+const EVENTS = `query FmEvents($after: String) {
+  events(after: $after, first: 100) {
+    nodes { id type conversationId messageId data }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
 const SCHEDULED = `query FmScheduled {
   scheduledMessages(first: 20) {
     nodes {
@@ -416,6 +427,31 @@ for (const key of ["removed", "left"] as const) {
       expect(node, JSON.stringify(r)).toBeDefined();
       expect(node?.conversation).toBeNull();
       const text = JSON.stringify(r);
+      expect(othersSecrets(actor()).filter((s) => text.includes(s))).toEqual([]);
+    });
+
+    it("events polling: every page of their log shows nothing others said in G (not even through their own old read receipts)", async () => {
+      const { user } = actor();
+      const pages: string[] = [];
+      let after: string | null = null;
+      type Page = {
+        events: { nodes: { type: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string } };
+      };
+      for (let page = 0; page < 50; page++) {
+        const r: { data?: Page | null; errors?: unknown } = await user.client.raw<
+          Page,
+          Record<string, unknown>
+        >(EVENTS, { after });
+        expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
+        pages.push(JSON.stringify(r));
+        if (!r.data?.events.pageInfo.hasNextPage) break;
+        after = r.data.events.pageInfo.endCursor;
+      }
+      const text = pages.join("\n");
+      // They are told they are out of G ...
+      expect(text).toMatch(/member\.(removed|left)/);
+      // ... and nothing else of G: no content, title or message id of others (their own old read
+      // receipts point at B's messages, so those stay out too).
       expect(othersSecrets(actor()).filter((s) => text.includes(s))).toEqual([]);
     });
 

@@ -53,8 +53,13 @@ export type LogReader = Pick<Prisma.TransactionClient, "$queryRaw">;
 export type EventFilter = {
   /** Events of these conversations ... */
   conversationIds?: readonly string[];
-  /** ... or addressed to this user. */
+  /** ... or addressed to this user ... */
   userId?: string;
+  /**
+   * ... where those of a conversation not listed above are only of these types (say, the user's
+   * own membership events once they are out); unset: all of them.
+   */
+  outsideTypes?: readonly EventType[];
   types?: readonly EventType[];
 };
 
@@ -71,13 +76,16 @@ export async function readEvents(
   const conversations = filter?.conversationIds ?? null;
   const user = filter?.userId ?? null;
   const types = filter?.types ?? null;
+  const outside = filter?.outsideTypes ?? null;
   const scoped = filter !== undefined && (conversations !== null || user !== null);
   return prisma.$queryRaw<LogEvent[]>`
     SELECT id, txid, type, "conversationId", "userId", "messageId", seq, payload, "createdAt"
     FROM "Event"
     WHERE (txid, id) > (${after.txid}, ${after.id})
       AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-      AND (${!scoped} OR "conversationId" = ANY(${conversations ?? []}::uuid[]) OR "userId" = ${user}::uuid)
+      AND (${!scoped} OR "conversationId" = ANY(${conversations ?? []}::uuid[])
+        OR ("userId" = ${user}::uuid AND ("conversationId" IS NULL OR ${outside === null}
+          OR type = ANY(${outside ?? []}::text[]))))
       AND (${types === null} OR type = ANY(${types ?? []}::text[]))
     ORDER BY txid, id
     LIMIT ${limit}`;
@@ -88,13 +96,16 @@ export async function countEvents(prisma: LogReader, after: Position, filter?: E
   const conversations = filter?.conversationIds ?? null;
   const user = filter?.userId ?? null;
   const types = filter?.types ?? null;
+  const outside = filter?.outsideTypes ?? null;
   const scoped = filter !== undefined && (conversations !== null || user !== null);
   const [row] = await prisma.$queryRaw<{ n: number }[]>`
     SELECT count(*)::int AS n
     FROM "Event"
     WHERE (txid, id) > (${after.txid}, ${after.id})
       AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-      AND (${!scoped} OR "conversationId" = ANY(${conversations ?? []}::uuid[]) OR "userId" = ${user}::uuid)
+      AND (${!scoped} OR "conversationId" = ANY(${conversations ?? []}::uuid[])
+        OR ("userId" = ${user}::uuid AND ("conversationId" IS NULL OR ${outside === null}
+          OR type = ANY(${outside ?? []}::text[]))))
       AND (${types === null} OR type = ANY(${types ?? []}::text[]))`;
   return row?.n ?? 0;
 }

@@ -1,23 +1,10 @@
-// The `events` polling query: the event log as a connection, for tools that cannot receive
-// webhooks or hold a subscription open (n8n, Make, Zapier-style polling triggers).
+// The `events` polling query (rules in event-log.ts).
 
-import { badInput } from "../../core/errors.ts";
-import {
-  countEvents,
-  type EventFilter,
-  type EventType,
-  type LogEvent,
-  prunedBefore,
-  readEvents,
-} from "../../events/log.ts";
-import { decodeCursor, encodeCursor } from "../../events/position.ts";
-import { checkResumable } from "../../events/stream.ts";
+import type { LogEvent } from "../../events/log.ts";
+import { encodeCursor } from "../../events/position.ts";
 import { builder } from "../../schema/builder.ts";
-import type { Context } from "../../schema/context.ts";
 import { cursorOf } from "../../schema/events.ts";
-import { cleanEventTypes, resolveEventData } from "./webhooks.ts";
-
-const DEFAULT_PAGE = 20;
+import { readEventPage } from "./event-log.ts";
 
 type EventShape = LogEvent & { data: unknown };
 
@@ -50,20 +37,6 @@ const EventConnection = builder.connectionObject(
   { name: "EventEdge" },
 );
 
-/** API key: every event. A user: events addressed to them or in conversations they are a member of now. */
-async function scopeOf(ctx: Context, types: EventType[] | null): Promise<EventFilter | undefined> {
-  if (ctx.isSystem || !ctx.viewer) return types ? { types } : undefined;
-  const memberships = await ctx.prisma.membership.findMany({
-    where: { userId: ctx.viewer.id, leftAt: null },
-    select: { conversationId: true },
-  });
-  return {
-    conversationIds: memberships.map((m) => m.conversationId),
-    userId: ctx.viewer.id,
-    ...(types ? { types } : {}),
-  };
-}
-
 builder.queryFields((t) => ({
   events: t.field({
     type: EventConnection,
@@ -78,29 +51,18 @@ builder.queryFields((t) => ({
       first: t.arg.int({ required: false }),
     },
     resolve: async (_root, args, ctx) => {
-      if (args.first != null && args.first < 0) throw badInput("first", "first must not be negative");
-      const size = Math.min(args.first ?? DEFAULT_PAGE, ctx.config.maxPageSize);
-      const types = args.types?.length ? (cleanEventTypes(args.types, "types", false) as EventType[]) : null;
-      let from = args.after ? decodeCursor(args.after, "after") : null;
-      if (from) await checkResumable(ctx, from);
-      else from = await prunedBefore(ctx.prisma);
-      const after = from;
-      const filter = await scopeOf(ctx, types);
-      // One more than asked tells whether another page is ready now.
-      const events = await readEvents(ctx.prisma, after, size + 1, filter);
-      const page = events.slice(0, size);
-      const data = await resolveEventData(ctx.prisma, page);
-      const edges = page.map((e, i) => ({ cursor: cursorOf(e), node: { ...e, data: data[i] } }));
+      const page = await readEventPage(ctx, ctx.actor, args);
+      const edges = page.events.map((e) => ({ cursor: cursorOf(e), node: e }));
       return {
         edges,
         pageInfo: {
-          hasNextPage: events.length > size,
+          hasNextPage: page.hasNextPage,
           hasPreviousPage: false,
           startCursor: edges[0]?.cursor ?? null,
           // Never null, so a tool that stores it after every poll keeps its place on an empty page.
-          endCursor: edges.at(-1)?.cursor ?? encodeCursor(after),
+          endCursor: edges.at(-1)?.cursor ?? encodeCursor(page.after),
         },
-        totalCount: () => countEvents(ctx.prisma, after, filter),
+        totalCount: page.count,
       };
     },
   }),
