@@ -35,6 +35,11 @@ export type Emit = {
   bulk(events: BulkEvents): void;
   /** An event a statement of this transaction appended itself (send_message): announce it too. */
   logged(position: Position): void;
+  /**
+   * Appends what was emitted so far, now: before a statement that appends its own event, so the
+   * log keeps the order in which things happened.
+   */
+  flush(): Promise<void>;
 };
 
 /** Enqueues durable jobs in the transaction; this instance's workers are woken after the commit. */
@@ -60,9 +65,13 @@ export async function writeTransaction<T>(
   const { result, logged } = await services.prisma.$transaction(async (tx) => {
     queues.clear(); // a retried transaction starts over
     const pending: Pending[] = [];
+    const logged: Position[] = [];
     const emit: Emit = Object.assign((one: EventInput) => void pending.push({ one }), {
       bulk: (bulk: BulkEvents) => void pending.push({ bulk }),
       logged: (position: Position) => void pending.push({ logged: position }),
+      flush: async () => {
+        logged.push(...(await append(tx, pending.splice(0))));
+      },
     });
     const enqueue: Enqueue = Object.assign(
       async <N extends JobName>(name: N, data: JobMap[N], options?: EnqueueOptions) => {
@@ -77,7 +86,8 @@ export async function writeTransaction<T>(
       },
     );
     const result = await fn(tx, emit, enqueue);
-    return { result, logged: await append(tx, pending) };
+    await emit.flush();
+    return { result, logged };
   });
   announce(services.pubsub, logged);
   for (const name of queues) services.jobs.wake(name);

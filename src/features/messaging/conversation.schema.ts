@@ -73,12 +73,16 @@ builder.queryFields((t) => ({
       ...pageLimits,
       description: "The viewer's conversations, most recently active first.",
       authScopes: { viewer: true },
-      resolve: (query, _root, args, ctx) =>
-        ctx.prisma.conversation.findMany({
+      resolve: async (query, _root, args, ctx) => {
+        const rows = await ctx.prisma.conversation.findMany({
           ...withValidCursor(query, args),
           where: visibleConversation(ctx.actor),
           orderBy: [{ lastActivityAt: "desc" }, { id: "desc" }],
-        }),
+        });
+        // Found through the visibility rule: the type-level guard need not ask again.
+        for (const row of rows) ctx.visibility.prime(row.id, true);
+        return rows;
+      },
       totalCount: (_root, _args, ctx) =>
         ctx.prisma.membership.count({ where: { userId: requireViewer(ctx).id, leftAt: null } }),
     },
@@ -100,6 +104,7 @@ builder.queryFields((t) => ({
           })
         : null;
       if (!conversation) throw notFound("Conversation");
+      ctx.visibility.prime(conversation.id, true);
       return conversation;
     },
   }),

@@ -5,9 +5,9 @@ import { builder, pageLimits } from "../../schema/builder.ts";
 import { type Context, requireViewer } from "../../schema/context.ts";
 import { withValidCursor } from "../../schema/cursor.ts";
 import { cursorOf } from "../../schema/events.ts";
-import { findUserRef, requireUserRef } from "../users/users.ts";
+import { requireUserRef } from "../users/users.ts";
 import { deleteMessage, editMessage, replyToMessage, sendMessage } from "./messages.ts";
-import { NIL_UUID, visibleEventStream, visibleMessage } from "./visibility.ts";
+import { NIL_UUID, visibleConversation, visibleEventStream, visibleMessage } from "./visibility.ts";
 
 export const MessageKind = builder.enumType("MessageKind", { values: ["TEXT", "SYSTEM"] as const });
 
@@ -72,16 +72,16 @@ const MessageConnection = builder.connectionObject(
 /** Messages of a connection: newest first, so `first` pages back in time and `last` forward. */
 const newestFirst = [{ seq: "desc" }] as const;
 
-async function directConversationId(ctx: Context, withRef: string) {
+/** The viewer's direct conversation with a user (NOT_FOUND for an unknown user), once per request. */
+function directConversation(ctx: Context, withRef: string) {
   const viewer = requireViewer(ctx);
   return ctx.memo(`direct:${withRef}`, async () => {
-    const other = await findUserRef(ctx, withRef);
-    if (!other) return null;
-    const directKey = [viewer.id, other.id].sort().join(":");
+    const other = await requireUserRef(ctx, withRef, "with");
     const conversation = await ctx.prisma.conversation.findFirst({
-      where: { directKey, memberships: { some: { userId: viewer.id, leftAt: null } } },
+      where: { directKey: [viewer.id, other.id].sort().join(":"), ...visibleConversation(ctx.actor) },
       select: { id: true, messageCount: true },
     });
+    if (conversation) ctx.visibility.prime(conversation.id, true);
     return conversation;
   });
 }
@@ -135,8 +135,7 @@ builder.queryFields((t) => ({
       authScopes: { viewer: true },
       args: { with: t.arg.string() },
       resolve: async (query, _root, args, ctx) => {
-        await requireUserRef(ctx, args.with, "with");
-        const conversation = await directConversationId(ctx, args.with);
+        const conversation = await directConversation(ctx, args.with);
         // No conversation yet: still run the (empty) query, so the page has its usual shape.
         return ctx.prisma.message.findMany({
           ...withValidCursor(query, args),
@@ -144,7 +143,7 @@ builder.queryFields((t) => ({
           orderBy: [...newestFirst],
         });
       },
-      totalCount: async (_root, args, ctx) => (await directConversationId(ctx, args.with))?.messageCount ?? 0,
+      totalCount: async (_root, args, ctx) => (await directConversation(ctx, args.with))?.messageCount ?? 0,
     },
     MessageConnection,
   ),
@@ -160,6 +159,7 @@ builder.queryFields((t) => ({
         ? await ctx.prisma.message.findFirst({ ...query, where: { id, ...visibleMessage(ctx.actor) } })
         : null;
       if (!message) throw notFound("Message");
+      ctx.visibility.prime(message.conversationId, true);
       return message;
     },
   }),

@@ -172,6 +172,7 @@ async function activeDirect(services: Services, senderId: string, otherId: strin
 function sendFirstDirect(services: Services, input: Delivery, otherId: string): Promise<SentRow> {
   return writeTransaction(services, async (tx, emit) => {
     const conversationId = await ensureDirect(tx, emit, input.senderId, otherId);
+    await emit.flush(); // the conversation's events come before the message's
     const sent = await sendInto(tx, conversationId, input);
     emit.logged({ txid: sent.eventTxid, id: sent.eventId });
     return sent;
