@@ -1,8 +1,16 @@
 import { buildApp } from "./app/app.ts";
-import { loadConfig } from "./core/config.ts";
+import { type Config, ConfigError, loadConfig } from "./core/config.ts";
 
 // The only file that listens: reads config, starts the app, stops cleanly on SIGTERM/SIGINT.
-const config = loadConfig();
+let config: Config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  // One line per bad variable, no stack trace: this is the operator's typo, not our bug.
+  console.error(error.message);
+  process.exit(1);
+}
 const app = await buildApp(config);
 const url = await app.start();
 console.log(

@@ -26,7 +26,7 @@ export function createYogaServer({ services, metrics }: Wiring, logger: Logger) 
     // Coded errors pass through; anything unexpected is masked (no stack traces or SQL to clients;
     // details only in development).
     maskedErrors: {
-      isDev: config.env === "development",
+      isDev: config.exposeErrorDetails,
       maskError: (error, message, isDev) => toClientError(error) ?? yogaMaskError(error, message, isDev),
     },
     batching: false,

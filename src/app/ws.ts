@@ -24,7 +24,7 @@ export function attachWebSocket(server: Server, yoga: AnyYoga, services: LiveSer
   services.metrics?.setWebSocketCount(() => wss.clients.size);
   const wsServer = useServer<Record<string, unknown>>(
     {
-      isProd: services.config.env === "production",
+      isProd: !services.config.exposeErrorDetails,
       execute: (args) => (args.rootValue as Enveloped).execute(args) as never,
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args) as never,
       // A token that is present but bad closes the socket with 4403; no token is allowed (the

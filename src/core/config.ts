@@ -1,7 +1,5 @@
+import { randomBytes } from "node:crypto";
 import { z } from "zod";
-
-/** Development-only signing secret, used (with a warning) when JWT_SECRET is unset outside production. */
-const DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789";
 
 const BOOL_FLAG = z
   .enum(["true", "false", "1", "0", "on", "off", "yes", "no"])
@@ -11,7 +9,8 @@ const BOOL_FLAG = z
 const schema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
-  HOST: z.string().default("0.0.0.0"),
+  /** Loopback unless set: a fresh clone is not reachable from the network until someone says so. */
+  HOST: z.string().min(1).default("127.0.0.1"),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
@@ -87,6 +86,8 @@ const schema = z.object({
 
 export type Config = {
   env: "development" | "production" | "test";
+  /** Error details (stack, SQL) in responses: only with NODE_ENV=development set explicitly. */
+  exposeErrorDetails: boolean;
   port: number;
   host: string;
   databaseUrl: string | undefined;
@@ -142,28 +143,42 @@ export type HardeningConfig = {
   };
 };
 
-/** Reads and validates the environment once; throws one error listing every bad variable. */
+/** A configuration that cannot run: one line per bad variable, printed without a stack trace. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Reads and validates the environment once; throws one ConfigError listing every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
-    throw new Error(`Invalid configuration:\n${lines.join("\n")}`);
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
   }
   const e = parsed.data;
   if (!e.JWT_SECRET && e.NODE_ENV === "production") {
-    throw new Error("Invalid configuration:\n  JWT_SECRET: required in production");
+    throw new ConfigError(["JWT_SECRET: required in production (at least 32 characters)"]);
   }
   if (!e.JWT_SECRET && e.NODE_ENV === "development") {
-    console.warn("warning: JWT_SECRET is unset; using a development secret. Set it before going live.");
+    console.warn(
+      "warning: JWT_SECRET is unset: this process signs tokens with a random secret of its own, so they " +
+        "stop working when it restarts and on other instances. Set JWT_SECRET to keep them.",
+    );
   }
   return {
     env: e.NODE_ENV,
+    // The default NODE_ENV is development for GraphiQL and friendly defaults, but details of
+    // unexpected errors (stack traces, SQL) go out only when someone asked for them by name.
+    exposeErrorDetails: env.NODE_ENV === "development",
     port: e.PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
     redisUrl: e.REDIS_URL,
-    jwtSecret: e.JWT_SECRET ?? DEV_JWT_SECRET,
+    // No published fallback: without JWT_SECRET a secret nobody else knows, new each start.
+    jwtSecret: e.JWT_SECRET ?? randomBytes(32).toString("base64url"),
     jwtTtlSeconds: e.JWT_TTL_SECONDS,
     apiKey: e.API_KEY,
     maxMessageLength: e.MAX_MESSAGE_LENGTH,
