@@ -39,8 +39,8 @@ async function seedUsers(pool: pg.Pool, n: number) {
   // v7 ids, as the API creates users: the fan-out walks them in id order.
   const ids = Array.from({ length: n }, () => uuidv7());
   await pool.query(
-    `INSERT INTO "User" (id, username, "displayName", "updatedAt")
-     SELECT id, 'bench_' || i, 'Bench user ' || i, now()
+    `INSERT INTO "User" (id, username, "usernameKey", "displayName", "updatedAt")
+     SELECT id, 'bench_' || i, 'bench_' || i, 'Bench user ' || i, now()
      FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, i)`,
     [ids],
   );

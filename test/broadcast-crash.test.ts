@@ -51,8 +51,9 @@ it("SIGKILL mid-fan-out, restart: every recipient gets exactly one notification"
   const topicId = rows[0]?.id ?? "";
   await sql.query(
     `WITH u AS (
-       INSERT INTO "User" (id, username, "displayName", "updatedAt")
-       SELECT gen_random_uuid(), $1 || '_' || i, 'Crash ' || i, now() FROM generate_series(1, $2::int) AS i
+       INSERT INTO "User" (id, username, "usernameKey", "displayName", "updatedAt")
+       SELECT gen_random_uuid(), $1 || '_' || i, lower($1 || '_' || i), 'Crash ' || i, now()
+       FROM generate_series(1, $2::int) AS i
        RETURNING id)
      INSERT INTO "TopicSubscription" ("topicId", "userId") SELECT $3::uuid, id FROM u`,
     [tag, AUDIENCE, topicId],

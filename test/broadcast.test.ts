@@ -109,8 +109,9 @@ const count = async (text: string, params: unknown[] = []) =>
 async function sqlUsers(n: number, prefix = "bcs"): Promise<{ id: string; username: string }[]> {
   const tag = uniqueName(prefix);
   const { rows } = await sql.query<{ id: string; username: string }>(
-    `INSERT INTO "User" (id, username, "displayName", "updatedAt")
-     SELECT gen_random_uuid(), $1 || '_' || i, 'Bulk ' || i, now() FROM generate_series(1, $2::int) AS i
+    `INSERT INTO "User" (id, username, "usernameKey", "displayName", "updatedAt")
+     SELECT gen_random_uuid(), $1 || '_' || i, lower($1 || '_' || i), 'Bulk ' || i, now()
+     FROM generate_series(1, $2::int) AS i
      RETURNING id::text, username`,
     [tag, n],
   );

@@ -39,7 +39,9 @@ test("PGlite: migrates, stores, survives a reopen, and locks its data directory"
       SELECT migration_name, checksum FROM "_prisma_migrations" WHERE finished_at IS NOT NULL ORDER BY migration_name`;
     expect(applied).toEqual(readMigrations().map((m) => ({ migration_name: m.name, checksum: m.checksum })));
 
-    const user = await first.prisma.user.create({ data: { username: "alice", displayName: "Alice" } });
+    const user = await first.prisma.user.create({
+      data: { username: "alice", usernameKey: "alice", displayName: "Alice" },
+    });
     userId = user.id;
     // Interactive transactions work on the single connection as long as only `tx` is used inside.
     const found = await first.prisma.$transaction(async (tx) =>

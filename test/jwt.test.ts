@@ -105,9 +105,11 @@ describe("JWT over graphql-ws", () => {
 describe("secrets never leave the server", () => {
   it("no output field of the schema is a password, a hash or the API key", () => {
     const sdl = readFileSync(new URL("../schema.graphql", import.meta.url), "utf8");
-    const outputFields = [...sdl.matchAll(/^type \w+[^{]*\{([^}]*)\}/gm)].flatMap((m) =>
-      [...(m[1] ?? "").matchAll(/^\s+(\w+)[(:]/gm)].map((f) => f[1] ?? ""),
-    );
+    // Every object type's fields, but the Mutation root's: those are operations (changePassword
+    // takes a password; what it returns is an AuthPayload, checked here like every other type).
+    const outputFields = [...sdl.matchAll(/^type (\w+)[^{]*\{([^}]*)\}/gm)]
+      .filter((m) => m[1] !== "Mutation")
+      .flatMap((m) => [...(m[2] ?? "").matchAll(/^\s+(\w+)[(:]/gm)].map((f) => f[1] ?? ""));
     expect(outputFields.length).toBeGreaterThan(30);
     // (A webhook endpoint's own signing secret is shown to the API-key holder who registers it.)
     expect(outputFields.filter((f) => /password|hash|apikey/i.test(f))).toEqual([]);

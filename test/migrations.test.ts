@@ -166,7 +166,9 @@ describe.skipIf(!databaseUrl)("migration runner (PostgreSQL)", () => {
     });
     try {
       expect(database.kind).toBe("postgres");
-      const user = await database.prisma.user.create({ data: { username: "pg-user", displayName: "PG" } });
+      const user = await database.prisma.user.create({
+        data: { username: "pg-user", usernameKey: "pg-user", displayName: "PG" },
+      });
       const count = await database.prisma.$transaction(async (tx) =>
         tx.user.count({ where: { id: user.id } }),
       );

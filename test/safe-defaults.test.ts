@@ -105,12 +105,10 @@ describe("details of unexpected errors", () => {
   const failOnce = async (env: Record<string, string>) => {
     const { app, client } = await appWith({ API_KEY, JWT_SECRET: "x".repeat(40), ...env }, db.url);
     try {
-      return await client
-        .as({ apiKey: API_KEY })
-        .raw<unknown, { key: string; name: string }>(CREATE_TOPIC, {
-          key: uniqueName("t"),
-          name: "a long topic name",
-        });
+      return await client.as({ apiKey: API_KEY }).raw<unknown, { key: string; name: string }>(CREATE_TOPIC, {
+        key: uniqueName("t"),
+        name: "a long topic name",
+      });
     } finally {
       await app.stop();
     }

@@ -10,6 +10,7 @@ import { schema } from "../schema/index.ts";
 import { createHttpHandler } from "./http-handler.ts";
 import { securityPlugins } from "./security/plugins.ts";
 import type { Wiring } from "./services.ts";
+import { useSessionWatch } from "./session-watch.ts";
 
 export function createYogaServer({ services, metrics }: Wiring, logger: Logger) {
   const config = services.config;
@@ -31,14 +32,18 @@ export function createYogaServer({ services, metrics }: Wiring, logger: Logger) 
     },
     batching: false,
     ...(hardening.corsOrigins ? { cors: { origin: hardening.corsOrigins, credentials: false } } : {}),
-    plugins: hardening.enabled
-      ? [
-          ...securityPlugins(config),
-          useMetrics(metrics),
-          useOperationNameInLogs(),
-          useErrorLogging(logger, loggedErrors, (error) => toClientError(error) !== undefined),
-        ]
-      : [],
+    plugins: [
+      // Not a hardening option: a revoked token's subscriptions end whatever the settings.
+      useSessionWatch(),
+      ...(hardening.enabled
+        ? [
+            ...securityPlugins(config),
+            useMetrics(metrics),
+            useOperationNameInLogs(),
+            useErrorLogging(logger, loggedErrors, (error) => toClientError(error) !== undefined),
+          ]
+        : []),
+    ],
   });
 }
 

@@ -8,10 +8,11 @@ import { createLimits } from "../core/limits.ts";
 import { type AppMetrics, createMetrics } from "../core/metrics.ts";
 import { createLocalPubSub, createRedisPubSub } from "../core/pubsub.ts";
 import { EventHub } from "../events/hub.ts";
-import type { LiveServices } from "../events/services.ts";
+import { Sessions } from "../features/users/sessions.ts";
+import type { AppServices } from "../schema/context.ts";
 
 export type Wiring = {
-  services: LiveServices;
+  services: AppServices;
   db: Database;
   metrics: AppMetrics;
   /** The connection for limits and /readyz (absent without REDIS_URL). */
@@ -44,15 +45,23 @@ export async function wireServices(config: Config): Promise<Wiring> {
   await hub.start();
   const jobs = await Jobs.open(db, config.jobs);
   metrics.setQueueDepthSource(() => jobs.depth());
-  const services: LiveServices = {
+  const jwtKey = new TextEncoder().encode(config.jwtSecret);
+  const sessions = new Sessions({ prisma: db.prisma, jwtKey });
+  // Every instance reads every revocation from the log: it forgets those sessions and ends their
+  // live sockets and subscriptions, wherever the revocation was made.
+  const revocations = hub.listen((events) => {
+    for (const e of events) if (e.type === "user.tokens_revoked" && e.userId) void sessions.revoked(e.userId);
+  });
+  const services: AppServices = {
     prisma: db.prisma,
     pubsub,
     hub,
+    sessions,
     limits: createLimits(config.hardening, redis),
     metrics,
     jobs,
     config,
-    jwtKey: new TextEncoder().encode(config.jwtSecret),
+    jwtKey,
   };
   return {
     services,
@@ -60,6 +69,7 @@ export async function wireServices(config: Config): Promise<Wiring> {
     metrics,
     redis,
     close: async () => {
+      revocations.close();
       await jobs.stop();
       hub.stop();
       await pubsub.close();

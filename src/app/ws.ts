@@ -8,9 +8,7 @@ import { WebSocketServer } from "ws";
 import { clientIp } from "../core/client-ip.ts";
 import { codedError } from "../core/errors.ts";
 import { consume } from "../core/limits.ts";
-import type { LiveServices } from "../events/services.ts";
-import { verifyToken } from "../features/users/tokens.ts";
-import { credentialsFromConnectionParams } from "../schema/context.ts";
+import { type AppServices, bearerToken, credentialsFromConnectionParams } from "../schema/context.ts";
 
 /** graphql-ws hands our rootValue back to execute/subscribe: the enveloped pair of this operation. */
 type Enveloped = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
@@ -18,7 +16,7 @@ type Enveloped = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: 
 // biome-ignore lint/suspicious/noExplicitAny: yoga's server and user context types are not needed here
 type AnyYoga = YogaServerInstance<any, any>;
 
-export function attachWebSocket(server: Server, yoga: AnyYoga, services: LiveServices) {
+export function attachWebSocket(server: Server, yoga: AnyYoga, services: AppServices) {
   const hardening = services.config.hardening;
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
   services.metrics?.setWebSocketCount(() => wss.clients.size);
@@ -36,10 +34,16 @@ export function attachWebSocket(server: Server, yoga: AnyYoga, services: LiveSer
         const { authorization } = credentialsFromConnectionParams(ctx.connectionParams);
         let caller = `ip:${clientIp(ctx.extra.request, hardening.trustProxy)}`;
         if (authorization) {
-          const token = /^Bearer\s+(\S+)$/i.exec(authorization.trim())?.[1];
-          const viewer = token ? await verifyToken(token, services.jwtKey) : null;
-          if (!viewer) return false;
-          caller = `user:${viewer.id}`;
+          const token = bearerToken(authorization);
+          const session = token ? await services.sessions.open(token) : null;
+          if (!session) return false;
+          caller = `user:${session.viewer.id}`;
+          // Revoked later (logOut, a new password, revokeUserTokens): the socket closes with 4403.
+          const socket = ctx.extra.socket;
+          const unwatch = services.sessions.watch(session.claims, () =>
+            socket.close(4403, "Token revoked: sign in again"),
+          );
+          socket.once("close", unwatch);
         }
         try {
           await consume(services.limits.wsConnections, caller);

@@ -25,7 +25,7 @@ export type Limits = {
   signal: Limiter;
   /** signUp + logIn attempts per client IP, per minute. */
   authIp: Limiter;
-  /** Failed logIn attempts per username in 15 minutes (cleared by a successful logIn). */
+  /** logIn attempts per (IP, username) in 15 minutes, taken before checking (a success clears them). */
   loginFailures: RateLimiterMemory | RateLimiterRedis;
   /** New WebSocket connections per user (per IP before sign-in), per minute. */
   wsConnections: Limiter;
@@ -96,15 +96,17 @@ export async function consume(limiter: Limiter, key: string): Promise<void> {
  */
 export async function guardLogin(
   limits: Limits,
-  username: string,
+  caller: { ip: string; username: string },
   attempt: () => Promise<boolean>,
 ): Promise<boolean> {
   const limiter = limits.loginFailures;
-  const key = username.trim().toLowerCase();
-  const seen = await limiter.get(key);
-  if (seen && seen.consumedPoints >= limiter.points) throw rateLimited(seen.msBeforeNext);
+  // Per (IP, username): a stranger guessing from one address locks only that address out of the
+  // account, not its owner everywhere.
+  const key = `${caller.ip}:${caller.username.trim().toLowerCase()}`;
+  // The point is taken before the password is checked, so parallel guesses cannot all slip past a
+  // check made before any of them failed: at most `points` passwords are ever evaluated per window.
+  await consume(limiter, key);
   const ok = await attempt();
-  if (ok) await limiter.delete(key);
-  else await limiter.consume(key).catch(() => {});
+  if (ok) await limiter.delete(key); // a success clears the count (and refunds its own point)
   return ok;
 }

@@ -21,6 +21,7 @@ export const EVENT_TYPES = [
   "notification.failed",
   "broadcast.started",
   "broadcast.completed",
+  "user.tokens_revoked",
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -4,7 +4,8 @@ import { type Actor, requireUser, userActor, type Viewer } from "../core/actor.t
 import { clientIp } from "../core/client-ip.ts";
 import type { LiveServices } from "../events/services.ts";
 import { VisibilityLoader } from "../features/messaging/visibility.ts";
-import { safeEqual, verifyToken } from "../features/users/tokens.ts";
+import type { Session, Sessions } from "../features/users/sessions.ts";
+import { safeEqual } from "../features/users/tokens.ts";
 
 /**
  * Per-request context, built the same way for HTTP and WebSocket operations: the app's services, the
@@ -13,6 +14,8 @@ import { safeEqual, verifyToken } from "../features/users/tokens.ts";
  */
 export type Context = AppServices & {
   actor: Actor;
+  /** The bearer token's session (null without one, or when it was refused). */
+  session: Session | null;
   /** The signed-in user, from a valid bearer token; null otherwise (for scope checks). */
   viewer: Viewer | null;
   /** True when the request carries the server API key (X-Api-Key): system operations. */
@@ -27,8 +30,12 @@ export type Context = AppServices & {
   memo: <T>(key: string, load: () => Promise<T>) => Promise<T>;
 };
 
-/** Services plus this instance's event log reader, which feeds live subscriptions. */
-export type AppServices = LiveServices;
+/** Services plus this instance's event log reader and its sessions (who a token speaks for). */
+export type AppServices = LiveServices & { sessions: Sessions };
+
+/** The token of an `Authorization: Bearer <token>` header. */
+export const bearerToken = (header: string): string | null =>
+  /^Bearer\s+(\S+)$/i.exec(header.trim())?.[1] ?? null;
 
 /** The signed-in user of a field guarded by the `viewer` scope. */
 export const requireViewer = (ctx: Pick<Context, "actor">): Viewer => requireUser(ctx.actor);
@@ -42,14 +49,15 @@ export function credentialsFromRequest(request: Request): Credentials {
 
 /** One factory for every transport: verifies the bearer token and the API key once per request. */
 export async function buildContext(services: AppServices, creds: Credentials): Promise<Context> {
-  let viewer: Viewer | null = null;
+  let session: Session | null = null;
   let authError: string | null = null;
   const header = creds.authorization?.trim();
   if (header) {
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    viewer = match?.[1] ? await verifyToken(match[1], services.jwtKey) : null;
-    if (!viewer) authError = "Invalid or expired token: sign in again";
+    const token = bearerToken(header);
+    session = token ? await services.sessions.open(token) : null;
+    if (!session) authError = "Invalid, expired or revoked token: sign in again";
   }
+  const viewer = session?.viewer ?? null;
   const key = services.config.apiKey;
   const isSystem = Boolean(key && creds.apiKey && safeEqual(creds.apiKey, key));
   const cache = new Map<string, Promise<unknown>>();
@@ -61,6 +69,7 @@ export async function buildContext(services: AppServices, creds: Credentials): P
   return {
     ...services,
     actor,
+    session,
     visibility: new VisibilityLoader(services, actor),
     viewer,
     isSystem,

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import { jwtVerify, SignJWT } from "jose";
 
 import type { Viewer } from "../../core/actor.ts";
@@ -7,11 +7,31 @@ export type { Viewer };
 
 const ISSUER = "messaging-api";
 
-/** Signs an HS256 JWT whose subject is the user id; the role rides along for scope checks. */
-export async function signToken(viewer: Viewer, secret: Uint8Array, ttlSeconds: number): Promise<string> {
-  return new SignJWT({ role: viewer.role })
+/** What a verified token says. The role in it is informative only: roles are read from the database. */
+export type TokenClaims = {
+  userId: string;
+  /** The user's token version when it was signed: a newer version in the database revokes it. */
+  version: number;
+  /** This token's own id, to sign it out alone (logOut); absent in tokens of earlier versions. */
+  jti: string | null;
+  /** Expiry, seconds since the epoch. */
+  exp: number;
+};
+
+/**
+ * Signs an HS256 JWT whose subject is the user id, with the user's current token version and an id
+ * of its own, so that it can be revoked with all the user's tokens or alone.
+ */
+export async function signToken(
+  viewer: Viewer,
+  secret: Uint8Array,
+  ttlSeconds: number,
+  tokenVersion = 0,
+): Promise<string> {
+  return new SignJWT({ role: viewer.role, ver: tokenVersion })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(viewer.id)
+    .setJti(randomUUID())
     .setIssuer(ISSUER)
     .setIssuedAt()
     .setExpirationTime(`${ttlSeconds}s`)
@@ -21,13 +41,16 @@ export async function signToken(viewer: Viewer, secret: Uint8Array, ttlSeconds: 
 // Clients send the same token on every request; verifying it once per process saves a signature
 // check per request on the hot path. Entries expire with the token itself; the secret never changes
 // while the process runs.
-const verified = new Map<string, { viewer: Viewer; expiresAt: number; key: Uint8Array }>();
+const verified = new Map<string, { claims: TokenClaims; expiresAt: number; key: Uint8Array }>();
 const CACHE_LIMIT = 10_000;
 
-/** Verifies signature (HS256 only, so `alg: none` and key confusion fail), expiry and not-before. */
-export async function verifyToken(token: string, secret: Uint8Array): Promise<Viewer | null> {
+/**
+ * Verifies signature (HS256 only, so `alg: none` and key confusion fail), expiry and not-before.
+ * Whether the token was revoked since, and the user's role, are the sessions' business (sessions.ts).
+ */
+export async function verifyToken(token: string, secret: Uint8Array): Promise<TokenClaims | null> {
   const hit = verified.get(token);
-  if (hit && hit.key === secret && hit.expiresAt > Date.now()) return hit.viewer;
+  if (hit && hit.key === secret && hit.expiresAt > Date.now()) return hit.claims;
   try {
     // Pinned algorithm and issuer; a token must expire (ours always do) and name its user.
     const { payload } = await jwtVerify(token, secret, {
@@ -35,14 +58,17 @@ export async function verifyToken(token: string, secret: Uint8Array): Promise<Vi
       issuer: ISSUER,
       requiredClaims: ["exp", "sub"],
     });
-    if (typeof payload.sub !== "string") return null;
-    const viewer: Viewer = { id: payload.sub, role: payload.role === "ADMIN" ? "ADMIN" : "USER" };
-    // Only tokens that are valid now and carry an expiry are cached (nbf is in the past by now).
-    if (typeof payload.exp === "number") {
-      if (verified.size >= CACHE_LIMIT) verified.clear();
-      verified.set(token, { viewer, expiresAt: payload.exp * 1000, key: secret });
-    }
-    return viewer;
+    if (typeof payload.sub !== "string" || typeof payload.exp !== "number") return null;
+    const claims: TokenClaims = {
+      userId: payload.sub,
+      version: typeof payload.ver === "number" ? payload.ver : 0,
+      jti: typeof payload.jti === "string" ? payload.jti : null,
+      exp: payload.exp,
+    };
+    // Only tokens that are valid now are cached (nbf is in the past by now).
+    if (verified.size >= CACHE_LIMIT) verified.clear();
+    verified.set(token, { claims, expiresAt: payload.exp * 1000, key: secret });
+    return claims;
   } catch {
     return null;
   }

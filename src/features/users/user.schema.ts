@@ -1,12 +1,16 @@
-import { codedError, conflict, unauthenticated } from "../../core/errors.ts";
-import { cleanPassword, cleanText, cleanUsername } from "../../core/input.ts";
-import { consume, guardLogin } from "../../core/limits.ts";
-import { Prisma, type User as UserRow } from "../../generated/prisma/client.ts";
+import { unauthenticated } from "../../core/errors.ts";
+import type { User as UserRow } from "../../generated/prisma/client.ts";
 import { builder } from "../../schema/builder.ts";
-import type { Context } from "../../schema/context.ts";
-import { requireViewer } from "../../schema/context.ts";
-import { dummyHash, hashPassword, verifyPassword } from "./password.ts";
-import { signToken } from "./tokens.ts";
+import { type Context, requireViewer } from "../../schema/context.ts";
+import {
+  type Caller,
+  changePassword,
+  logIn,
+  logOut,
+  revokeUserTokens,
+  signUp,
+  upsertUser,
+} from "./accounts.ts";
 
 export const UserRole = builder.enumType("UserRole", { values: ["USER", "ADMIN"] as const });
 
@@ -30,14 +34,7 @@ const AuthPayload = builder.objectRef<{ token: string; user: UserRow }>("AuthPay
   }),
 });
 
-const MAX_NAME = 100;
-
-async function issue(ctx: Context, user: { id: string; role: "USER" | "ADMIN" }) {
-  return signToken(user, ctx.jwtKey, ctx.config.jwtTtlSeconds);
-}
-
-const isUniqueViolation = (e: unknown) =>
-  e instanceof Prisma.PrismaClientKnownRequestError && e.code === "P2002";
+const caller = (ctx: Context): Caller => ({ ip: ctx.clientIp, claims: ctx.session?.claims ?? null });
 
 builder.queryFields((t) => ({
   me: t.prismaField({
@@ -55,39 +52,16 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   signUp: t.field({
     type: AuthPayload,
-    description: "Creates an account with a password and signs it in.",
+    description:
+      "Creates an account with a password and signs it in. Usernames are unique whatever their case.",
     args: { username: t.arg.string(), password: t.arg.string(), displayName: t.arg.string() },
-    resolve: async (_root, args, ctx) => {
-      await consume(ctx.limits.authIp, ctx.clientIp);
-      const username = cleanUsername(args.username);
-      const password = cleanPassword(args.password);
-      const displayName = cleanText(args.displayName, "displayName", MAX_NAME);
-      const passwordHash = await hashPassword(password);
-      try {
-        const user = await ctx.prisma.user.create({ data: { username, displayName, passwordHash } });
-        return { token: await issue(ctx, user), user };
-      } catch (e) {
-        if (isUniqueViolation(e)) throw conflict(`The username '${username}' is taken`);
-        throw e;
-      }
-    },
+    resolve: (_root, args, ctx) => signUp(ctx, caller(ctx), args),
   }),
   logIn: t.field({
     type: AuthPayload,
-    description: "Signs in with username and password.",
+    description: "Signs in with username (any case) and password.",
     args: { username: t.arg.string(), password: t.arg.string() },
-    resolve: async (_root, args, ctx) => {
-      // Brute force: attempts per IP, and failed attempts per username (see src/limits.ts).
-      await consume(ctx.limits.authIp, ctx.clientIp);
-      const user = await ctx.prisma.user.findUnique({ where: { username: args.username.trim() } });
-      const ok = await guardLogin(ctx.limits, args.username, async () => {
-        // Unknown users cost a hash check too, so timing does not reveal which usernames exist.
-        const matches = await verifyPassword(args.password, user?.passwordHash ?? (await dummyHash));
-        return Boolean(user?.passwordHash) && matches;
-      });
-      if (!user?.passwordHash || !ok) throw unauthenticated("Wrong username or password");
-      return { token: await issue(ctx, user), user };
-    },
+    resolve: (_root, args, ctx) => logIn(ctx, caller(ctx), args),
   }),
   upsertUser: t.field({
     type: AuthPayload,
@@ -100,26 +74,27 @@ builder.mutationFields((t) => ({
       displayName: t.arg.string(),
       avatarUrl: t.arg.string({ required: false }),
     },
-    resolve: async (_root, args, ctx) => {
-      const externalId = cleanText(args.externalId, "externalId", 200);
-      const username = cleanUsername(args.username);
-      const displayName = cleanText(args.displayName, "displayName", MAX_NAME);
-      const avatarUrl = args.avatarUrl == null ? undefined : cleanText(args.avatarUrl, "avatarUrl", 2000);
-      try {
-        const user = await ctx.prisma.user.upsert({
-          where: { externalId },
-          create: { externalId, username, displayName, avatarUrl },
-          update: { username, displayName, avatarUrl },
-        });
-        return { token: await issue(ctx, user), user };
-      } catch (e) {
-        if (isUniqueViolation(e)) {
-          throw codedError("CONFLICT", `The username '${username}' belongs to another user`, {
-            field: "username",
-          });
-        }
-        throw e;
-      }
-    },
+    resolve: (_root, args, ctx) => upsertUser(ctx, ctx.actor, args),
+  }),
+  logOut: t.boolean({
+    description:
+      "Signs out the token of this request (the server refuses it from now on), or with `everywhere: true` every token of the viewer. Open subscriptions of those tokens end (WebSockets close with 4403).",
+    authScopes: { viewer: true },
+    args: { everywhere: t.arg.boolean({ required: false }) },
+    resolve: (_root, args, ctx) => logOut(ctx, ctx.actor, caller(ctx), args),
+  }),
+  changePassword: t.field({
+    type: AuthPayload,
+    description:
+      "Changes the viewer's password (the current one first). Every earlier token of the viewer ends; the answer carries a new one.",
+    authScopes: { viewer: true },
+    args: { current: t.arg.string(), new: t.arg.string() },
+    resolve: (_root, args, ctx) => changePassword(ctx, ctx.actor, caller(ctx), args),
+  }),
+  revokeUserTokens: t.boolean({
+    description: "System (X-Api-Key): ends every token of a user (id or username) now.",
+    authScopes: { system: true },
+    args: { userId: t.arg.string() },
+    resolve: (_root, args, ctx) => revokeUserTokens(ctx, ctx.actor, args),
   }),
 }));

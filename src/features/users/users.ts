@@ -9,7 +9,7 @@ type Db = { prisma: Pick<Prisma.TransactionClient, "user"> };
 export function findUserRef(services: Db, ref: string) {
   const value = ref.trim();
   return services.prisma.user.findUnique({
-    where: isUuid(value) ? { id: value } : { username: value },
+    where: isUuid(value) ? { id: value } : { usernameKey: value.toLowerCase() },
     select: { id: true, username: true },
   });
 }
@@ -26,10 +26,12 @@ export async function requireUserRefs(services: Db, refs: readonly string[], fie
   const ids = values.filter(isUuid);
   const names = values.filter((v) => !isUuid(v));
   const users = await services.prisma.user.findMany({
-    where: { OR: [{ id: { in: ids } }, { username: { in: names } }] },
+    where: { OR: [{ id: { in: ids } }, { usernameKey: { in: names.map((n) => n.toLowerCase()) } }] },
     select: { id: true, username: true },
   });
-  const missing = values.filter((v) => !users.some((u) => u.id === v || u.username === v));
+  const missing = values.filter(
+    (v) => !users.some((u) => u.id === v || u.username.toLowerCase() === v.toLowerCase()),
+  );
   if (missing.length) throw badInput(field, `Unknown user(s) in ${field}: ${missing.join(", ")}`);
   return users;
 }
