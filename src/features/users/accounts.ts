@@ -10,6 +10,7 @@ import type { Services } from "../../core/services.ts";
 import { writeTransaction } from "../../events/writer.ts";
 import { Prisma, type User } from "../../generated/prisma/client.ts";
 import { dummyHash, hashPassword, verifyPassword } from "./password.ts";
+import type { Sessions } from "./sessions.ts";
 import type { TokenClaims } from "./tokens.ts";
 import { signToken } from "./tokens.ts";
 import { requireUserRef } from "./users.ts";
@@ -17,6 +18,9 @@ import { requireUserRef } from "./users.ts";
 const MAX_NAME = 100;
 
 export type AuthPayload = { token: string; user: User };
+
+/** Services and this instance's sessions, which a revocation clears at once (others follow the log). */
+type AccountServices = Services & { sessions: Sessions };
 
 /** Who is asking, as far as the account rules care: the client's address, and its token if any. */
 export type Caller = { ip: string; claims: TokenClaims | null };
@@ -101,7 +105,7 @@ export async function upsertUser(
  * `everywhere` every token of the user.
  */
 export async function logOut(
-  services: Services,
+  services: AccountServices,
   actor: Actor,
   caller: Caller,
   input: { everywhere?: boolean | null | undefined },
@@ -122,12 +126,13 @@ export async function logOut(
     await tx.revokedToken.deleteMany({ where: { userId: viewer.id, expiresAt: { lt: new Date() } } });
     emit({ type: "user.tokens_revoked", userId: viewer.id, payload: { jti, reason: "logOut" } });
   });
+  services.sessions.forget(viewer.id);
   return true;
 }
 
 /** `changePassword`: the current password first; every token of the user ends, a new one is returned. */
 export async function changePassword(
-  services: Services,
+  services: AccountServices,
   actor: Actor,
   caller: Caller,
   input: { current: string; new: string },
@@ -150,12 +155,13 @@ export async function changePassword(
     emit({ type: "user.tokens_revoked", userId: viewer.id, payload: { reason: "changePassword" } });
     return row;
   });
+  services.sessions.forget(viewer.id);
   return issue(services, updated);
 }
 
 /** `revokeUserTokens` (API key): every token of the user ends now. */
 export async function revokeUserTokens(
-  services: Services,
+  services: AccountServices,
   actor: Actor,
   input: { userId: string },
 ): Promise<boolean> {
@@ -165,7 +171,7 @@ export async function revokeUserTokens(
   return true;
 }
 
-async function revokeAll(services: Services, userId: string, reason: string): Promise<void> {
+async function revokeAll(services: AccountServices, userId: string, reason: string): Promise<void> {
   await writeTransaction(services, async (tx, emit) => {
     const { count } = await tx.user.updateMany({
       where: { id: userId },
@@ -174,4 +180,5 @@ async function revokeAll(services: Services, userId: string, reason: string): Pr
     if (count === 0) throw notFound("User");
     emit({ type: "user.tokens_revoked", userId, payload: { reason } });
   });
+  services.sessions.forget(userId);
 }
