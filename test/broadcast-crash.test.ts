@@ -3,7 +3,7 @@
 // the same database finishes it. Every recipient ends with exactly one notification and one event.
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { Bc_BroadcastDocument, Bc_ProgressDocument } from "./gql/graphql.ts";
+import { BroadcastProgressDocument, SendBroadcastDocument } from "./gql/graphql.ts";
 import { Client } from "./helpers/client.ts";
 import { killAll, type ServerProc, startServerProcess, waitUntil } from "./helpers/processes.ts";
 import { TEST_API_KEY, TEST_JWT_SECRET, uniqueName } from "./helpers/server.ts";
@@ -59,7 +59,7 @@ it("SIGKILL mid-fan-out, restart: every recipient gets exactly one notification"
   );
 
   const system = new Client(proc.url, { apiKey: TEST_API_KEY });
-  const { broadcast } = await system.ok(Bc_BroadcastDocument, {
+  const { broadcast } = await system.ok(SendBroadcastDocument, {
     input: { topic: tag, title: "Crash test", body: "exactly once" },
   });
   const recipients = () =>
@@ -85,11 +85,12 @@ it("SIGKILL mid-fan-out, restart: every recipient gets exactly one notification"
   proc = await startServerProcess(env());
   const again = new Client(proc.url, { apiKey: TEST_API_KEY });
   await waitUntil(
-    async () => (await again.ok(Bc_ProgressDocument, { id: broadcast.id })).broadcast?.status === "COMPLETED",
+    async () =>
+      (await again.ok(BroadcastProgressDocument, { id: broadcast.id })).broadcast?.status === "COMPLETED",
     "the broadcast to complete after the restart",
     { timeoutMs: 45_000, everyMs: 100 },
   );
-  const done = (await again.ok(Bc_ProgressDocument, { id: broadcast.id })).broadcast;
+  const done = (await again.ok(BroadcastProgressDocument, { id: broadcast.id })).broadcast;
   expect(done?.total).toBe(AUDIENCE);
   expect(done?.counts).toMatchObject({ sent: AUDIENCE, total: AUDIENCE, queued: 0 });
   expect(await recipients()).toBe(AUDIENCE);

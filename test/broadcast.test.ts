@@ -7,18 +7,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fanoutBatch } from "../src/features/broadcasts/broadcasts.ts";
 import { signToken } from "../src/features/users/tokens.ts";
 import {
-  Bc_AddTargetDocument,
-  Bc_BroadcastDocument,
-  type Bc_BroadcastMutationVariables,
-  Bc_BroadcastsDocument,
-  Bc_CancelScheduledDocument,
-  Bc_CreateTopicDocument,
-  Bc_NotificationEventsDocument,
-  Bc_ProgressDocument,
-  Bc_RecipientsDocument,
-  Bc_SetRouteDocument,
-  Bc_SubscribeDocument,
+  AddTargetForBroadcastDocument,
+  BroadcastProgressDocument,
+  BroadcastRecipientsDocument,
+  BroadcastsDocument,
+  CancelScheduledDocument,
+  CreateTopicForBroadcastDocument,
   type DeliveryState,
+  NotificationEventsForBroadcastDocument,
+  SendBroadcastDocument,
+  type SendBroadcastMutationVariables,
+  SetNotificationPreferencesForBroadcastDocument,
+  SubscribeToTopicForBroadcastDocument,
 } from "./gql/graphql.ts";
 import type { Client } from "./helpers/client.ts";
 import { listenLocal } from "./helpers/listen.ts";
@@ -118,21 +118,25 @@ async function sqlUsers(n: number, prefix = "bcs"): Promise<{ id: string; userna
 }
 
 async function addEmailTarget(userId: string, address: string) {
-  await system.ok(Bc_AddTargetDocument, { userId, kind: "EMAIL", address });
+  await system.ok(AddTargetForBroadcastDocument, { userId, kind: "EMAIL", address });
 }
 
 /** A topic (through the API) with `subscribers` subscribed by the API key. */
 async function createTopic(subscribers: readonly string[]) {
   const key = uniqueName("topic").toLowerCase();
-  const { createTopic: topic } = await system.ok(Bc_CreateTopicDocument, { key, name: `Topic ${key}` });
-  for (const userId of subscribers) await system.ok(Bc_SubscribeDocument, { topic: key, userId });
+  const { createTopic: topic } = await system.ok(CreateTopicForBroadcastDocument, {
+    key,
+    name: `Topic ${key}`,
+  });
+  for (const userId of subscribers)
+    await system.ok(SubscribeToTopicForBroadcastDocument, { topic: key, userId });
   return { id: topic.id, key };
 }
 
-const broadcast = async (input: Bc_BroadcastMutationVariables["input"], client = system) =>
-  (await client.ok(Bc_BroadcastDocument, { input })).broadcast;
+const broadcast = async (input: SendBroadcastMutationVariables["input"], client = system) =>
+  (await client.ok(SendBroadcastDocument, { input })).broadcast;
 
-const progress = async (id: string) => (await system.ok(Bc_ProgressDocument, { id })).broadcast;
+const progress = async (id: string) => (await system.ok(BroadcastProgressDocument, { id })).broadcast;
 
 async function completed(id: string) {
   await waitUntil(
@@ -159,7 +163,7 @@ async function allRecipients(id: string, state?: DeliveryState, first = 3) {
   const out: { userId: string; state: string; attempts: number; lastError: string | null }[] = [];
   let after: string | undefined;
   for (;;) {
-    const data = await system.ok(Bc_RecipientsDocument, { id, state, first, after });
+    const data = await system.ok(BroadcastRecipientsDocument, { id, state, first, after });
     const page = data.broadcast?.recipients;
     if (!page) throw new Error("no broadcast");
     for (const r of page.nodes) {
@@ -188,14 +192,14 @@ describe("broadcast: auth and input", () => {
 
   it("needs the API key or an ADMIN: anonymous UNAUTHENTICATED, users FORBIDDEN", async () => {
     const input = { userIds: [user.id], title: "Hi", body: "there" };
-    expect((await server.client.fail(Bc_BroadcastDocument, { input })).code).toBe("UNAUTHENTICATED");
-    expect((await user.client.fail(Bc_BroadcastDocument, { input })).code).toBe("FORBIDDEN");
+    expect((await server.client.fail(SendBroadcastDocument, { input })).code).toBe("UNAUTHENTICATED");
+    expect((await user.client.fail(SendBroadcastDocument, { input })).code).toBe("FORBIDDEN");
     const id = (await broadcast(input, admin)).id;
-    expect((await user.client.fail(Bc_ProgressDocument, { id })).code).toBe("FORBIDDEN");
-    expect((await server.client.fail(Bc_ProgressDocument, { id })).code).toBe("UNAUTHENTICATED");
-    expect((await user.client.fail(Bc_BroadcastsDocument, { first: 5 })).code).toBe("FORBIDDEN");
-    expect((await admin.ok(Bc_ProgressDocument, { id })).broadcast?.id).toBe(id);
-    const list = await admin.ok(Bc_BroadcastsDocument, { first: 50 });
+    expect((await user.client.fail(BroadcastProgressDocument, { id })).code).toBe("FORBIDDEN");
+    expect((await server.client.fail(BroadcastProgressDocument, { id })).code).toBe("UNAUTHENTICATED");
+    expect((await user.client.fail(BroadcastsDocument, { first: 5 })).code).toBe("FORBIDDEN");
+    expect((await admin.ok(BroadcastProgressDocument, { id })).broadcast?.id).toBe(id);
+    const list = await admin.ok(BroadcastsDocument, { first: 50 });
     expect(list.broadcasts.nodes.map((b) => b.id)).toContain(id);
     expect(list.broadcasts.totalCount).toBeGreaterThanOrEqual(1);
     await completed(id);
@@ -203,15 +207,15 @@ describe("broadcast: auth and input", () => {
 
   it("NOT_FOUND for an unknown or malformed id", async () => {
     const missing = "0190a000-0000-7000-8000-000000000000";
-    expect((await system.fail(Bc_ProgressDocument, { id: missing })).code).toBe("NOT_FOUND");
-    expect((await system.fail(Bc_ProgressDocument, { id: "nope" })).code).toBe("NOT_FOUND");
+    expect((await system.fail(BroadcastProgressDocument, { id: missing })).code).toBe("NOT_FOUND");
+    expect((await system.fail(BroadcastProgressDocument, { id: "nope" })).code).toBe("NOT_FOUND");
   });
 
   it("rejects bad input with BAD_USER_INPUT naming the field, and writes nothing", async () => {
     const before = await count(`SELECT count(*) AS n FROM "Broadcast"`);
     const content = { title: "T", body: "B" };
     const future = new Date(Date.now() + 60_000).toISOString();
-    const cases: [Bc_BroadcastMutationVariables["input"], string][] = [
+    const cases: [SendBroadcastMutationVariables["input"], string][] = [
       [content, "input"],
       [{ ...content, everyone: false }, "input"],
       [{ ...content, everyone: true, userIds: [user.id] }, "input"],
@@ -231,14 +235,14 @@ describe("broadcast: auth and input", () => {
       [{ ...content, userIds: [user.id], actionUrl: "" }, "actionUrl"],
     ];
     for (const [input, field] of cases) {
-      const failure = await system.fail(Bc_BroadcastDocument, { input });
+      const failure = await system.fail(SendBroadcastDocument, { input });
       expect([JSON.stringify(input), failure.code, failure.field]).toEqual([
         JSON.stringify(input),
         "BAD_USER_INPUT",
         field,
       ]);
     }
-    const unknown = await system.fail(Bc_BroadcastDocument, {
+    const unknown = await system.fail(SendBroadcastDocument, {
       input: { ...content, userIds: [user.username, "ghost_user_1", "ghost_user_2"], scheduledAt: future },
     });
     expect(unknown.code).toBe("BAD_USER_INPUT");
@@ -416,7 +420,10 @@ describe("broadcast: delivery states", () => {
     if (!digest || !urgent) throw new Error("no users");
     for (const u of [digest, urgent]) {
       await addEmailTarget(u.id, `${u.username}@example.test`);
-      await system.ok(Bc_SetRouteDocument, { userId: u.id, route: "DAILY_DIGEST" });
+      await system.ok(SetNotificationPreferencesForBroadcastDocument, {
+        userId: u.id,
+        route: "DAILY_DIGEST",
+      });
     }
     const normal = await broadcast({ userIds: [digest.id], title: "Digest me", body: "later" });
     const done = await completed(normal.id);
@@ -443,24 +450,26 @@ describe("broadcast: delivery states", () => {
     const all = await allRecipients(b.id, undefined, 4);
     expect(all.totalCount).toBe(9);
     expect(all.nodes.map((n) => n.userId)).toEqual(users.map((u) => u.id));
-    const first = await system.ok(Bc_RecipientsDocument, { id: b.id, first: 4 });
+    const first = await system.ok(BroadcastRecipientsDocument, { id: b.id, first: 4 });
     const page = first.broadcast?.recipients;
     expect(page?.nodes).toHaveLength(4);
     expect(page?.edges.map((e) => e.cursor)).toEqual(users.slice(0, 4).map((u) => u.id));
     expect(page?.nodes[0]?.notification).toMatchObject({ type: "broadcast.announcement", title: "Paging" });
-    const back = await system.ok(Bc_RecipientsDocument, { id: b.id, last: 3, before: users[5]?.id });
+    const back = await system.ok(BroadcastRecipientsDocument, { id: b.id, last: 3, before: users[5]?.id });
     expect(back.broadcast?.recipients.nodes.map((n) => n.user.id)).toEqual(
       users.slice(2, 5).map((u) => u.id),
     );
     expect(back.broadcast?.recipients.pageInfo.hasPreviousPage).toBe(true);
-    const none = await system.ok(Bc_RecipientsDocument, { id: b.id, state: "QUEUED", first: 5 });
+    const none = await system.ok(BroadcastRecipientsDocument, { id: b.id, state: "QUEUED", first: 5 });
     expect(none.broadcast?.recipients).toMatchObject({ totalCount: 0, nodes: [] });
     // A page's users and notifications load in one query each (Prisma batches findUnique), not per row.
-    const { log } = await countStatements(() => system.ok(Bc_RecipientsDocument, { id: b.id, first: 9 }));
+    const { log } = await countStatements(() =>
+      system.ok(BroadcastRecipientsDocument, { id: b.id, first: 9 }),
+    );
     const reads = (table: string) =>
       log.statements.filter((q) => q.startsWith(`SELECT "public"."${table}".`)).length;
     expect([reads("User"), reads("Notification")]).toEqual([1, 1]);
-    const bad = await system.fail(Bc_RecipientsDocument, { id: b.id, first: 2, after: "not-a-cursor" });
+    const bad = await system.fail(BroadcastRecipientsDocument, { id: b.id, first: 2, after: "not-a-cursor" });
     expect([bad.code, bad.field]).toEqual(["BAD_USER_INPUT", "after"]);
   });
 
@@ -490,7 +499,7 @@ describe("broadcast: live and scheduled", () => {
     const listening = hub.size;
     const ws = wsClient(server.url, viewer.token);
     try {
-      const sub = subscribeWs(ws, Bc_NotificationEventsDocument, {});
+      const sub = subscribeWs(ws, NotificationEventsForBroadcastDocument, {});
       await waitUntil("the subscription to listen", () => hub.size > listening || sub.completed);
       const b = await broadcast({ userIds: [viewer.id], title: "Live one", body: "now" });
       const [event] = await sub.waitFor(1, LONG);
@@ -524,7 +533,7 @@ describe("broadcast: live and scheduled", () => {
     const done = await completed(b.id);
     expect(done.total).toBe(1);
     expect(new Date(done.startedAt ?? 0).getTime()).toBeGreaterThanOrEqual(scheduledAt.getTime());
-    expect((await system.fail(Bc_CancelScheduledDocument, { id: b.id })).code).toBe("CONFLICT");
+    expect((await system.fail(CancelScheduledDocument, { id: b.id })).code).toBe("CONFLICT");
   });
 
   it("a cancelled scheduled broadcast does not fire", async () => {
@@ -535,7 +544,7 @@ describe("broadcast: live and scheduled", () => {
       body: "n",
       scheduledAt: new Date(Date.now() + 1500).toISOString(),
     });
-    expect((await system.ok(Bc_CancelScheduledDocument, { id: b.id })).cancelScheduled).toBe(true);
+    expect((await system.ok(CancelScheduledDocument, { id: b.id })).cancelScheduled).toBe(true);
     // The fire job runs (and finds the broadcast cancelled): wait for pg-boss to record it done.
     await waitUntil(
       "the fire job to complete",

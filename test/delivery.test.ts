@@ -6,13 +6,13 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sendDelivery } from "../src/features/notifications/delivery/send.ts";
 import {
-  Nt_AddTargetDocument,
-  Nt_NotificationDeliveriesDocument,
-  Nt_SendDigestNowDocument,
-  Nt_SendNotificationDocument,
-  Nt_SendNotificationWithDeliveriesDocument,
-  Nt_SetPreferencesDocument,
-  Nt_TargetDeliveriesDocument,
+  AddTargetDocument,
+  DeliveryDocument,
+  SendDigestNowDocument,
+  SendNotificationDocument,
+  SendNotificationWithDeliveriesDocument,
+  SetNotificationPreferencesDocument,
+  TargetDeliveriesDocument,
 } from "./gql/graphql.ts";
 import type { Client } from "./helpers/client.ts";
 import { type Receiver, startReceiver } from "./helpers/receiver.ts";
@@ -91,14 +91,14 @@ async function recipient(route: Route, prefix = "dl"): Promise<Recipient> {
     ["SMS", phone],
     ["PUSH", pushToken],
   ] as const) {
-    targets[kind] = (await user.client.ok(Nt_AddTargetDocument, { kind, address })).addTarget.id;
+    targets[kind] = (await user.client.ok(AddTargetDocument, { kind, address })).addTarget.id;
   }
-  await user.client.ok(Nt_SetPreferencesDocument, { route, digestHourUtc: 6 });
+  await user.client.ok(SetNotificationPreferencesDocument, { route, digestHourUtc: 6 });
   return { ...user, email, phone, token: pushToken, targets };
 }
 
 async function send(userId: string, priority: "LOW" | "NORMAL" | "HIGH" | "URGENT", title = `t-${priority}`) {
-  const { sendNotification } = await system.ok(Nt_SendNotificationWithDeliveriesDocument, {
+  const { sendNotification } = await system.ok(SendNotificationWithDeliveriesDocument, {
     userId,
     title,
     body: `body of ${title}`,
@@ -108,7 +108,7 @@ async function send(userId: string, priority: "LOW" | "NORMAL" | "HIGH" | "URGEN
 }
 
 async function deliveryOf(id: string) {
-  const { delivery } = await system.ok(Nt_NotificationDeliveriesDocument, { id });
+  const { delivery } = await system.ok(DeliveryDocument, { id });
   return delivery;
 }
 
@@ -132,7 +132,7 @@ describe("routes", () => {
 
   it("IN_APP_AND_EMAIL: NORMAL by email (subject, text, actionUrl, Message-ID from the delivery id)", async () => {
     const user = await recipient("IN_APP_AND_EMAIL");
-    const { sendNotification } = await system.ok(Nt_SendNotificationDocument, {
+    const { sendNotification } = await system.ok(SendNotificationDocument, {
       userId: user.id,
       template: "order_shipped",
       data: { order_id: "B-77", carrier: "UPS", tracking_number: "1Z999" },
@@ -224,8 +224,8 @@ describe("routes", () => {
 
     // A user may not send someone else's digest; the API key may.
     const other = await signUp(server, "dlo");
-    expect((await other.client.fail(Nt_SendDigestNowDocument, { userId: user.id })).code).toBe("FORBIDDEN");
-    expect((await user.client.ok(Nt_SendDigestNowDocument, {})).sendDigestNow).toBe(2);
+    expect((await other.client.fail(SendDigestNowDocument, { userId: user.id })).code).toBe("FORBIDDEN");
+    expect((await user.client.ok(SendDigestNowDocument, {})).sendDigestNow).toBe(2);
     const digests = mailsTo(user.email).filter((m) => m.subject.startsWith("Your daily digest"));
     expect(digests).toHaveLength(1);
     expect(digests[0]?.subject).toBe("Your daily digest: 2 notifications");
@@ -234,7 +234,7 @@ describe("routes", () => {
     for (const n of [a, b]) {
       expect(await deliveryOf(n.deliveries[0]?.id as string)).toMatchObject({ state: "SENT", attempts: 1 });
     }
-    expect((await system.ok(Nt_SendDigestNowDocument, { userId: user.username })).sendDigestNow).toBe(0);
+    expect((await system.ok(SendDigestNowDocument, { userId: user.username })).sendDigestNow).toBe(0);
 
     // The next held notification schedules a new digest job (the old one finds nothing to send).
     await send(user.id, "NORMAL", "Later one");
@@ -367,26 +367,22 @@ describe("delivery log", () => {
     await settled(smsOf(second), "SENT");
     await settled(smsOf(third), "SENT");
 
-    const log = await user.client.ok(Nt_TargetDeliveriesDocument, { first: 10 });
+    const log = await user.client.ok(TargetDeliveriesDocument, { first: 10 });
     const smsLog = log.targets.find((t) => t.kind === "SMS");
     expect(smsLog?.deliveries.totalCount).toBe(3);
     expect(smsLog?.deliveries.nodes.map((d) => d.notification.id)).toEqual([third.id, second.id, first.id]);
-    const failedOnly = await user.client.ok(Nt_TargetDeliveriesDocument, { state: "FAILED" });
+    const failedOnly = await user.client.ok(TargetDeliveriesDocument, { state: "FAILED" });
     const failedSms = failedOnly.targets.find((t) => t.kind === "SMS")?.deliveries;
     expect(failedSms?.totalCount).toBe(1);
     expect(failedSms?.nodes[0]).toMatchObject({ id: smsOf(first), state: "FAILED", attempts: 1 });
-    const paged = await user.client.ok(Nt_TargetDeliveriesDocument, { first: 2 });
+    const paged = await user.client.ok(TargetDeliveriesDocument, { first: 2 });
     const page = paged.targets.find((t) => t.kind === "SMS")?.deliveries;
     expect(page?.pageInfo.hasNextPage).toBe(true);
 
     // delivery(id): the addressee and the API key; anyone else NOT_FOUND.
-    expect((await user.client.ok(Nt_NotificationDeliveriesDocument, { id: smsOf(first) })).delivery.id).toBe(
-      smsOf(first),
-    );
+    expect((await user.client.ok(DeliveryDocument, { id: smsOf(first) })).delivery.id).toBe(smsOf(first));
     const stranger = await signUp(server, "dls");
-    expect((await stranger.client.fail(Nt_NotificationDeliveriesDocument, { id: smsOf(first) })).code).toBe(
-      "NOT_FOUND",
-    );
+    expect((await stranger.client.fail(DeliveryDocument, { id: smsOf(first) })).code).toBe("NOT_FOUND");
   });
 });
 
@@ -410,9 +406,9 @@ describe("no provider configured", () => {
 
   it("fails the delivery at once with 'no email provider configured' and a notification.failed event", async () => {
     const user = await signUp(bare, "dlb");
-    await user.client.ok(Nt_AddTargetDocument, { kind: "EMAIL", address: `${user.username}@example.test` });
+    await user.client.ok(AddTargetDocument, { kind: "EMAIL", address: `${user.username}@example.test` });
     const key = bare.client.as({ apiKey: TEST_API_KEY });
-    const { sendNotification } = await key.ok(Nt_SendNotificationWithDeliveriesDocument, {
+    const { sendNotification } = await key.ok(SendNotificationWithDeliveriesDocument, {
       userId: user.id,
       title: "Hello",
       body: "there",
@@ -420,10 +416,10 @@ describe("no provider configured", () => {
     const id = sendNotification.deliveries[0]?.id as string;
     await waitUntil(
       "FAILED",
-      async () => (await key.ok(Nt_NotificationDeliveriesDocument, { id })).delivery.state === "FAILED",
+      async () => (await key.ok(DeliveryDocument, { id })).delivery.state === "FAILED",
       WAIT,
     );
-    const { delivery } = await key.ok(Nt_NotificationDeliveriesDocument, { id });
+    const { delivery } = await key.ok(DeliveryDocument, { id });
     expect(delivery).toMatchObject({ attempts: 1, lastError: "no email provider configured" });
     const bareSql = new pg.Client({ connectionString: bareDb.url });
     await bareSql.connect();

@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  ChatWithDetailsDocument,
+  ConversationMessagesWithDetailsDocument,
   DeleteMessageDocument,
   EditMessageDocument,
   LeaveConversationDocument,
-  MsgT_ChatDocument,
-  MsgT_ConversationMessagesDocument,
-  MsgT_MessageDocument,
+  MessageWithDetailsDocument,
   ReplyToMessageDocument,
   SendMessageDocument,
   SetMemberRoleDocument,
@@ -30,10 +30,10 @@ const reply = async (user: TestUser, parentId: string, content: string) =>
   (await user.client.ok(ReplyToMessageDocument, { parentId, content })).replyToMessage;
 
 const getMessage = async (user: TestUser, id: string) =>
-  (await user.client.ok(MsgT_MessageDocument, { id })).message;
+  (await user.client.ok(MessageWithDetailsDocument, { id })).message;
 
 async function conversationMessages(user: TestUser, id: string) {
-  const { conversation } = await user.client.ok(MsgT_ConversationMessagesDocument, { id, first: 100 });
+  const { conversation } = await user.client.ok(ConversationMessagesWithDetailsDocument, { id, first: 100 });
   if (!conversation) throw new Error("conversation missing");
   return conversation;
 }
@@ -68,7 +68,7 @@ describe("sendMessage: happy paths", () => {
     expect(directs).toBe(1);
     expect(await sql.messageCount(conversationId)).toBe(4);
 
-    const { chat } = await b.client.ok(MsgT_ChatDocument, { with: a.username, first: 10 });
+    const { chat } = await b.client.ok(ChatWithDetailsDocument, { with: a.username, first: 10 });
     expect(chat.totalCount).toBe(4);
     expect(chat.nodes.map((n) => n.id)).toEqual([m4.id, m3.id, m2.id, m1.id]);
   });
@@ -364,7 +364,7 @@ describe("replyToMessage", () => {
     const parent = await send(a, { to: b.id, content: "question" });
     const r = await reply(b, parent.id, "answer");
     expect(r.parent?.id).toBe(parent.id);
-    const { chat } = await a.client.ok(MsgT_ChatDocument, { with: b.username, first: 10 });
+    const { chat } = await a.client.ok(ChatWithDetailsDocument, { with: b.username, first: 10 });
     expect(chat.totalCount).toBe(1);
     expect(chat.nodes.map((n) => n.id)).toEqual([parent.id]);
     expect(chat.nodes[0]?.replyCount).toBe(1);
@@ -464,7 +464,7 @@ describe("deleteMessage", () => {
     expect(deleted).toMatchObject({ id: m2.id, seq: 2, content: null, isDeleted: true, revisions: [] });
     expect(deleted.deletedAt).not.toBeNull();
 
-    const { chat } = await b.client.ok(MsgT_ChatDocument, { with: a.id, first: 10 });
+    const { chat } = await b.client.ok(ChatWithDetailsDocument, { with: a.id, first: 10 });
     expect(chat.totalCount).toBe(3);
     expect(chat.nodes.map((n) => [n.id, n.seq, n.content, n.isDeleted])).toEqual([
       [m3.id, 3, "three", false],
@@ -574,10 +574,10 @@ describe("message(id)", () => {
     expect(seen).toMatchObject({ id: m.id, content: "visible to us", sender: { id: a.id }, seq: 1 });
     expect((await getMessage(a, m.id))?.clientMessageId).toBeNull();
 
-    const hidden = await outsider.client.fail(MsgT_MessageDocument, { id: m.id });
-    const unknown = await outsider.client.fail(MsgT_MessageDocument, { id: randomUUID() });
-    const malformed = await outsider.client.fail(MsgT_MessageDocument, { id: "definitely-not-a-uuid" });
-    const unknownForMember = await b.client.fail(MsgT_MessageDocument, { id: randomUUID() });
+    const hidden = await outsider.client.fail(MessageWithDetailsDocument, { id: m.id });
+    const unknown = await outsider.client.fail(MessageWithDetailsDocument, { id: randomUUID() });
+    const malformed = await outsider.client.fail(MessageWithDetailsDocument, { id: "definitely-not-a-uuid" });
+    const unknownForMember = await b.client.fail(MessageWithDetailsDocument, { id: randomUUID() });
     for (const r of [hidden, unknown, malformed, unknownForMember]) {
       expect(r.code).toBe("NOT_FOUND");
       expect(r.error.message).toBe(hidden.error.message);
@@ -588,7 +588,7 @@ describe("message(id)", () => {
     const g = await send(a, { conversationId: groupId, content: "group msg" });
     expect((await getMessage(b, g.id))?.id).toBe(g.id);
     await b.client.ok(LeaveConversationDocument, { conversationId: groupId });
-    const left = await b.client.fail(MsgT_MessageDocument, { id: g.id });
+    const left = await b.client.fail(MessageWithDetailsDocument, { id: g.id });
     expect(left.code).toBe("NOT_FOUND");
     expect(left.error.message).toBe(hidden.error.message);
   });

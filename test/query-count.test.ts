@@ -3,13 +3,13 @@
 // helpers/pgt-statement-counter.ts) while exactly one request is in flight.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  PgT_CreateGroupDocument,
-  PgT_MarkReadDocument,
-  PgT_QcChatDocument,
-  PgT_QcConversationsDocument,
-  PgT_ReplyDocument,
-  PgT_SendDocument,
-  type PgT_SendMutationVariables,
+  ChatForQueryCountDocument,
+  ConversationsForQueryCountDocument,
+  CreateGroupForSetupDocument,
+  MarkReadForSetupDocument,
+  ReplyToMessageForSetupDocument,
+  SendMessageForSetupDocument,
+  type SendMessageForSetupMutationVariables,
 } from "./gql/graphql.ts";
 import { countStatements, type StatementLog } from "./helpers/pgt-statement-counter.ts";
 import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
@@ -46,31 +46,34 @@ async function userWithConversations(n: number): Promise<TestUser> {
     const [first, ...rest] = others;
     if (!first) throw new Error("no peer");
     if (i % 2 === 0) {
-      const { sendMessage } = await me.client.ok(PgT_SendDocument, {
+      const { sendMessage } = await me.client.ok(SendMessageForSetupDocument, {
         to: first.username,
         content: `hello ${i}`,
       });
-      await first.client.ok(PgT_SendDocument, {
+      await first.client.ok(SendMessageForSetupDocument, {
         conversationId: sendMessage.conversation.id,
         content: `hi back ${i}`,
       });
-      await first.client.ok(PgT_ReplyDocument, { parentId: sendMessage.id, content: `thread ${i}` });
+      await first.client.ok(ReplyToMessageForSetupDocument, {
+        parentId: sendMessage.id,
+        content: `thread ${i}`,
+      });
     } else {
-      const { createGroup } = await first.client.ok(PgT_CreateGroupDocument, {
+      const { createGroup } = await first.client.ok(CreateGroupForSetupDocument, {
         title: uniqueName(`group ${i}`),
         memberIds: [me.id, ...rest.map((o) => o.username)],
       });
       for (const [k, o] of others.entries()) {
-        await o.client.ok(PgT_SendDocument, {
+        await o.client.ok(SendMessageForSetupDocument, {
           conversationId: createGroup.id,
           content: `group ${i} msg ${k}`,
         });
       }
-      const { sendMessage } = await me.client.ok(PgT_SendDocument, {
+      const { sendMessage } = await me.client.ok(SendMessageForSetupDocument, {
         conversationId: createGroup.id,
         content: "me too",
       });
-      if (i % 3 === 0) await first.client.ok(PgT_MarkReadDocument, { messageId: sendMessage.id });
+      if (i % 3 === 0) await first.client.ok(MarkReadForSetupDocument, { messageId: sendMessage.id });
     }
   }
   return me;
@@ -78,8 +81,8 @@ async function userWithConversations(n: number): Promise<TestUser> {
 
 async function measureConversations(user: TestUser) {
   // Warm-up: the first request of a user may differ for reasons unrelated to list size.
-  await user.client.ok(PgT_QcConversationsDocument);
-  return countStatements(() => user.client.ok(PgT_QcConversationsDocument));
+  await user.client.ok(ConversationsForQueryCountDocument);
+  return countStatements(() => user.client.ok(ConversationsForQueryCountDocument));
 }
 
 describe("conversations(first: 20) with nested fields", () => {
@@ -120,10 +123,11 @@ describe("chat(with:, first: 50)", () => {
     let conversationId = "";
     for (let i = 0; i < n; i++) {
       const sender = i % 3 === 0 ? other : me;
-      const vars: PgT_SendMutationVariables = conversationId
+      const vars: SendMessageForSetupMutationVariables = conversationId
         ? { conversationId, content: `m${i}` }
         : { to: sender === me ? other.username : me.username, content: `m${i}` };
-      conversationId = (await sender.client.ok(PgT_SendDocument, vars)).sendMessage.conversation.id;
+      conversationId = (await sender.client.ok(SendMessageForSetupDocument, vars)).sendMessage.conversation
+        .id;
     }
     return { me, other };
   }
@@ -132,8 +136,8 @@ describe("chat(with:, first: 50)", () => {
     const small = await pairWithMessages(5);
     const big = await pairWithMessages(60);
     const measure = async ({ me, other }: { me: TestUser; other: TestUser }) => {
-      await me.client.ok(PgT_QcChatDocument, { with: other.username });
-      return countStatements(() => me.client.ok(PgT_QcChatDocument, { with: other.username }));
+      await me.client.ok(ChatForQueryCountDocument, { with: other.username });
+      return countStatements(() => me.client.ok(ChatForQueryCountDocument, { with: other.username }));
     };
     const s = await measure(small);
     const b = await measure(big);

@@ -7,12 +7,12 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
-  Flt_ChatDocument,
-  Flt_MessageEventsDocument,
-  type Flt_MessageEventsSubscription,
-  Flt_SendDocument,
-  type Flt_SendMutation,
-  type Flt_SendMutationVariables,
+  ChatForFaultsDocument,
+  MessageEventsForFaultsDocument,
+  type MessageEventsForFaultsSubscription,
+  SendMessageForFaultsDocument,
+  type SendMessageForFaultsMutation,
+  type SendMessageForFaultsMutationVariables,
 } from "./gql/graphql.ts";
 import { Client } from "./helpers/client.ts";
 import { startLatencyProxy } from "./helpers/latency-proxy.ts";
@@ -32,15 +32,15 @@ import { type Subscription, subscribeWs, wsClient } from "./helpers/subscription
 
 const SHARED_REDIS = "redis://127.0.0.1:6379";
 
-type Sent = Flt_SendMutation["sendMessage"];
-type Ev = Flt_MessageEventsSubscription["messageEvents"];
-type Events = Subscription<Flt_MessageEventsSubscription>;
+type Sent = SendMessageForFaultsMutation["sendMessage"];
+type Ev = MessageEventsForFaultsSubscription["messageEvents"];
+type Events = Subscription<MessageEventsForFaultsSubscription>;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** sendMessage that must succeed: HTTP 200, no errors, a message back. */
-async function send(client: Client, vars: Flt_SendMutationVariables): Promise<Sent> {
-  const result = await client.raw(Flt_SendDocument, vars);
+async function send(client: Client, vars: SendMessageForFaultsMutationVariables): Promise<Sent> {
+  const result = await client.raw(SendMessageForFaultsDocument, vars);
   if (result.status !== 200 || result.errors?.length || !result.data) {
     throw new Error(`sendMessage failed (HTTP ${result.status}): ${JSON.stringify(result.errors ?? result)}`);
   }
@@ -66,7 +66,7 @@ async function subscribeListening(
   const hub = server.app.services.hub;
   const before = hub.size;
   const ws = wsClient(server.url, viewer.token);
-  const sub = subscribeWs(ws, Flt_MessageEventsDocument, variables);
+  const sub = subscribeWs(ws, MessageEventsForFaultsDocument, variables);
   await waitUntil(() => hub.size > before || sub.completed, "the subscription to listen");
   if (sub.completed) throw new Error(`subscription ended early: ${JSON.stringify(sub.error ?? sub.results)}`);
   return { ws, sub };
@@ -196,7 +196,7 @@ describe("Redis outage and restart", () => {
 
     // C resumes on the other instance while Redis is still down: exactly what it missed.
     const cWs = wsClient(s1.url, bob.token);
-    const cAfter = subscribeWs(cWs, Flt_MessageEventsDocument, { conversationId, after: resumeFrom });
+    const cAfter = subscribeWs(cWs, MessageEventsForFaultsDocument, { conversationId, after: resumeFrom });
     await cAfter.waitFor(4);
     expectExactlyOnceInOrder(events(cAfter), sent.slice(4));
 
@@ -342,7 +342,7 @@ describe("SIGKILLed instances", () => {
 
     // B listens on the process; A sends through the in-process instance at a steady pace.
     const bWs = wsClient(target.url, bob.token);
-    const onProcess = subscribeWs(bWs, Flt_MessageEventsDocument, { conversationId, after: cursor });
+    const onProcess = subscribeWs(bWs, MessageEventsForFaultsDocument, { conversationId, after: cursor });
     const total = 40;
     const sent: Sent[] = [];
     const sender = (async () => {
@@ -366,7 +366,10 @@ describe("SIGKILLed instances", () => {
 
     const resumeFrom = beforeKill.at(-1)?.cursor ?? "";
     const resumedWs = wsClient(shared.url, bob.token);
-    const resumed = subscribeWs(resumedWs, Flt_MessageEventsDocument, { conversationId, after: resumeFrom });
+    const resumed = subscribeWs(resumedWs, MessageEventsForFaultsDocument, {
+      conversationId,
+      after: resumeFrom,
+    });
     await sender;
     expect(sent).toHaveLength(total);
     // The kill really happened mid-stream: sends continued after it.
@@ -472,7 +475,7 @@ describe("graphql-transport-ws protocol rules", () => {
   const subscribeFrame = (id: string, variables: Record<string, unknown> = {}) => ({
     id,
     type: "subscribe",
-    payload: { query: Flt_MessageEventsDocument.toString(), variables },
+    payload: { query: MessageEventsForFaultsDocument.toString(), variables },
   });
   const sockets: RawSocket[] = [];
   const open = async (protocol?: string) => {
@@ -603,7 +606,10 @@ describe("graceful shutdown (SIGTERM)", () => {
     socket.send({
       id: "s",
       type: "subscribe",
-      payload: { query: Flt_MessageEventsDocument.toString(), variables: { conversationId, after: cursor } },
+      payload: {
+        query: MessageEventsForFaultsDocument.toString(),
+        variables: { conversationId, after: cursor },
+      },
     });
     expect((await socket.next("next")).payload).toMatchObject({
       data: { messageEvents: { message: { id: replayed.id } } },
@@ -611,7 +617,7 @@ describe("graceful shutdown (SIGTERM)", () => {
 
     // An in-flight request: headers are in (the server answered 100 Continue), the body is not yet.
     const body = JSON.stringify({
-      query: Flt_SendDocument.toString(),
+      query: SendMessageForFaultsDocument.toString(),
       variables: { conversationId, content: "sent during shutdown" },
     });
     const request = http.request(target.url, {
@@ -680,7 +686,7 @@ describe("graceful shutdown (SIGTERM)", () => {
     expect(target.output()).toContain("SIGTERM: shutting down");
 
     // What it committed while shutting down is there.
-    const { chat } = await via(shared.url, bob).ok(Flt_ChatDocument, { with: alice.id, first: 1 });
+    const { chat } = await via(shared.url, bob).ok(ChatForFaultsDocument, { with: alice.id, first: 1 });
     expect(chat.nodes[0]?.content).toBe("sent during shutdown");
   });
 

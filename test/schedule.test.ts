@@ -3,13 +3,13 @@
 // of sendMessage run again when a message fires.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  Nt_CancelScheduledDocument,
-  Nt_ChatDocument,
-  Nt_NotificationsDocument,
-  Nt_RemoveMemberDocument,
-  Nt_ScheduledMessagesDocument,
-  Nt_ScheduleMessageDocument,
-  Nt_SendNotificationDocument,
+  CancelScheduledDocument,
+  ChatForScheduleDocument,
+  NotificationsDocument,
+  RemoveMemberForSetupDocument,
+  ScheduledMessagesDocument,
+  ScheduleMessageDocument,
+  SendNotificationDocument,
 } from "./gql/graphql.ts";
 import { createGroup } from "./helpers/actions.ts";
 import type { Client } from "./helpers/client.ts";
@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 
 const titlesOf = async (user: TestUser) =>
-  (await user.client.ok(Nt_NotificationsDocument, {})).notifications.nodes.map((n) => n.title);
+  (await user.client.ok(NotificationsDocument, {})).notifications.nodes.map((n) => n.title);
 
 /** Waits until the fire job of a scheduled thing (found by the id in its data) has completed. */
 const fireJobDone = (queue: string, key: string, id: string) =>
@@ -57,7 +57,7 @@ const fireJobDone = (queue: string, key: string, id: string) =>
 describe("scheduled notifications", () => {
   it("stay invisible until scheduledAt, then arrive (DELIVERED, deliveredAt, event)", async () => {
     const at = inSeconds(4);
-    const { sendNotification: n } = await system.ok(Nt_SendNotificationDocument, {
+    const { sendNotification: n } = await system.ok(SendNotificationDocument, {
       userId: bob.id,
       title: "Later",
       body: "at the time",
@@ -83,19 +83,19 @@ describe("scheduled notifications", () => {
     expect(new Date(row?.deliveredAt as Date).getTime()).toBeGreaterThanOrEqual(new Date(at).getTime() - 50);
     expect(await created()).toHaveLength(1);
     // Fired already: cancelling is a CONFLICT.
-    expect((await system.fail(Nt_CancelScheduledDocument, { id: n.id })).code).toBe("CONFLICT");
+    expect((await system.fail(CancelScheduledDocument, { id: n.id })).code).toBe("CONFLICT");
   });
 
   it("cancelled before its time: never delivered; only the API key or an ADMIN cancels", async () => {
-    const { sendNotification: n } = await system.ok(Nt_SendNotificationDocument, {
+    const { sendNotification: n } = await system.ok(SendNotificationDocument, {
       userId: bob.id,
       title: "Never",
       body: "cancelled",
       scheduledAt: inSeconds(5),
     });
-    expect((await bob.client.fail(Nt_CancelScheduledDocument, { id: n.id })).code).toBe("NOT_FOUND");
-    expect((await system.ok(Nt_CancelScheduledDocument, { id: n.id })).cancelScheduled).toBe(true);
-    expect((await system.fail(Nt_CancelScheduledDocument, { id: n.id })).code).toBe("CONFLICT");
+    expect((await bob.client.fail(CancelScheduledDocument, { id: n.id })).code).toBe("NOT_FOUND");
+    expect((await system.ok(CancelScheduledDocument, { id: n.id })).cancelScheduled).toBe(true);
+    expect((await system.fail(CancelScheduledDocument, { id: n.id })).code).toBe("CONFLICT");
     // The job runs at its time and finds it CANCELLED.
     await fireJobDone("notification.fire", "notificationId", n.id);
     expect(await titlesOf(bob)).not.toContain("Never");
@@ -109,48 +109,48 @@ describe("scheduled notifications", () => {
 
 describe("scheduled messages", () => {
   it("fires at its time as the sender (absent before), then FIRED with the message", async () => {
-    const { scheduleMessage: s } = await alice.client.ok(Nt_ScheduleMessageDocument, {
+    const { scheduleMessage: s } = await alice.client.ok(ScheduleMessageDocument, {
       to: bob.username,
       content: "Good morning!",
       scheduledAt: inSeconds(4),
     });
     expect(s).toMatchObject({ state: "PENDING", message: null, content: "Good morning!" });
-    expect((await bob.client.ok(Nt_ChatDocument, { with: alice.id })).chat.totalCount).toBe(0);
+    expect((await bob.client.ok(ChatForScheduleDocument, { with: alice.id })).chat.totalCount).toBe(0);
     await waitUntil(
       "message arrived",
-      async () => (await bob.client.ok(Nt_ChatDocument, { with: alice.id })).chat.totalCount === 1,
+      async () => (await bob.client.ok(ChatForScheduleDocument, { with: alice.id })).chat.totalCount === 1,
       WAIT,
     );
-    const chat = await bob.client.ok(Nt_ChatDocument, { with: alice.id });
+    const chat = await bob.client.ok(ChatForScheduleDocument, { with: alice.id });
     expect(chat.chat.nodes[0]?.content).toBe("Good morning!");
     await waitUntil(
       "FIRED",
       async () => {
-        const list = await alice.client.ok(Nt_ScheduledMessagesDocument, {});
+        const list = await alice.client.ok(ScheduledMessagesDocument, {});
         return list.scheduledMessages.nodes.find((m) => m.id === s.id)?.message != null;
       },
       WAIT,
     );
-    const list = await alice.client.ok(Nt_ScheduledMessagesDocument, {});
+    const list = await alice.client.ok(ScheduledMessagesDocument, {});
     const fired = list.scheduledMessages.nodes.find((m) => m.id === s.id);
     expect(fired).toMatchObject({ state: "FIRED", message: { content: "Good morning!" } });
     expect(fired?.conversation?.id).toBeTruthy();
-    expect((await alice.client.fail(Nt_CancelScheduledDocument, { id: s.id })).code).toBe("CONFLICT");
+    expect((await alice.client.fail(CancelScheduledDocument, { id: s.id })).code).toBe("CONFLICT");
   });
 
   it("cancelled before its time: never sent; only its sender cancels", async () => {
     const carol = await signUp(server, "scc");
-    const { scheduleMessage: s } = await alice.client.ok(Nt_ScheduleMessageDocument, {
+    const { scheduleMessage: s } = await alice.client.ok(ScheduleMessageDocument, {
       to: carol.id,
       content: "Never sent",
       scheduledAt: inSeconds(5),
     });
-    expect((await carol.client.fail(Nt_CancelScheduledDocument, { id: s.id })).code).toBe("NOT_FOUND");
-    expect((await system.fail(Nt_CancelScheduledDocument, { id: s.id })).code).toBe("NOT_FOUND");
-    expect((await alice.client.ok(Nt_CancelScheduledDocument, { id: s.id })).cancelScheduled).toBe(true);
+    expect((await carol.client.fail(CancelScheduledDocument, { id: s.id })).code).toBe("NOT_FOUND");
+    expect((await system.fail(CancelScheduledDocument, { id: s.id })).code).toBe("NOT_FOUND");
+    expect((await alice.client.ok(CancelScheduledDocument, { id: s.id })).cancelScheduled).toBe(true);
     await fireJobDone("message.fire", "scheduledMessageId", s.id);
-    expect((await carol.client.ok(Nt_ChatDocument, { with: alice.id })).chat.totalCount).toBe(0);
-    const list = await alice.client.ok(Nt_ScheduledMessagesDocument, {});
+    expect((await carol.client.ok(ChatForScheduleDocument, { with: alice.id })).chat.totalCount).toBe(0);
+    const list = await alice.client.ok(ScheduledMessagesDocument, {});
     expect(list.scheduledMessages.nodes.find((m) => m.id === s.id)?.state).toBe("CANCELLED");
   });
 
@@ -169,13 +169,13 @@ describe("scheduled messages", () => {
       [{ to: "nobody_at_all_here", content: "x", scheduledAt: inSeconds(60) }, "NOT_FOUND", undefined],
     ];
     for (const [vars, code, field] of cases) {
-      const r = await alice.client.fail(Nt_ScheduleMessageDocument, vars as never);
+      const r = await alice.client.fail(ScheduleMessageDocument, vars as never);
       expect([r.code, r.field], JSON.stringify(vars)).toEqual([code, field]);
     }
     const stranger = await signUp(server, "scs");
     const dave = await signUp(server, "scd");
     const group = await createGroup(alice, [dave]);
-    const notMember = await stranger.client.fail(Nt_ScheduleMessageDocument, {
+    const notMember = await stranger.client.fail(ScheduleMessageDocument, {
       conversationId: group,
       content: "x",
       scheduledAt: inSeconds(60),
@@ -183,7 +183,7 @@ describe("scheduled messages", () => {
     expect(notMember.code).toBe("NOT_FOUND");
     expect(
       (
-        await server.client.fail(Nt_ScheduleMessageDocument, {
+        await server.client.fail(ScheduleMessageDocument, {
           to: bob.id,
           content: "x",
           scheduledAt: inSeconds(60),
@@ -192,20 +192,19 @@ describe("scheduled messages", () => {
     ).toBe("UNAUTHENTICATED");
 
     // Dave schedules into the group, then is removed before it fires: FAILED with lastError.
-    const { scheduleMessage: s } = await dave.client.ok(Nt_ScheduleMessageDocument, {
+    const { scheduleMessage: s } = await dave.client.ok(ScheduleMessageDocument, {
       conversationId: group,
       content: "from dave",
       scheduledAt: inSeconds(5),
     });
-    await alice.client.ok(Nt_RemoveMemberDocument, { conversationId: group, userId: dave.id });
+    await alice.client.ok(RemoveMemberForSetupDocument, { conversationId: group, userId: dave.id });
     await waitUntil(
       "FAILED",
       async () =>
-        (await dave.client.ok(Nt_ScheduledMessagesDocument, {})).scheduledMessages.nodes[0]?.state ===
-        "FAILED",
+        (await dave.client.ok(ScheduledMessagesDocument, {})).scheduledMessages.nodes[0]?.state === "FAILED",
       WAIT,
     );
-    const [failed] = (await dave.client.ok(Nt_ScheduledMessagesDocument, {})).scheduledMessages.nodes;
+    const [failed] = (await dave.client.ok(ScheduledMessagesDocument, {})).scheduledMessages.nodes;
     expect(failed).toMatchObject({ id: s.id, message: null });
     expect(failed?.lastError).toContain("not found");
     const sent = await sql(`SELECT 1 FROM "Message" WHERE "senderId" = $1::uuid`, [dave.id]);
@@ -213,12 +212,10 @@ describe("scheduled messages", () => {
   });
 
   it("cancelScheduled: unknown ids NOT_FOUND; anonymous UNAUTHENTICATED", async () => {
-    expect((await alice.client.fail(Nt_CancelScheduledDocument, { id: "nope" })).code).toBe("NOT_FOUND");
+    expect((await alice.client.fail(CancelScheduledDocument, { id: "nope" })).code).toBe("NOT_FOUND");
     expect(
-      (await system.fail(Nt_CancelScheduledDocument, { id: "00000000-0000-7000-8000-000000000000" })).code,
+      (await system.fail(CancelScheduledDocument, { id: "00000000-0000-7000-8000-000000000000" })).code,
     ).toBe("NOT_FOUND");
-    expect((await server.client.fail(Nt_CancelScheduledDocument, { id: "nope" })).code).toBe(
-      "UNAUTHENTICATED",
-    );
+    expect((await server.client.fail(CancelScheduledDocument, { id: "nope" })).code).toBe("UNAUTHENTICATED");
   });
 });

@@ -3,7 +3,11 @@
 // app instances following one log. On a database of its own, so only this file's events exist.
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Wh_CreateDocument, Wh_DeleteDocument, Wh_DeliveriesDocument } from "./gql/graphql.ts";
+import {
+  CreateWebhookEndpointDocument,
+  DeleteWebhookEndpointDocument,
+  WebhookDeliveriesDocument,
+} from "./gql/graphql.ts";
 import { send } from "./helpers/actions.ts";
 import type { Client } from "./helpers/client.ts";
 import { listenLocal } from "./helpers/listen.ts";
@@ -36,12 +40,12 @@ const about = (r: Receiver, messageId: string) =>
   r.requests.filter((q) => bodyOf(q).data.messageId === messageId);
 
 async function endpointFor(url: string) {
-  return (await admin.ok(Wh_CreateDocument, { url, eventTypes: ["message.created"] })).createWebhookEndpoint
-    .endpoint;
+  return (await admin.ok(CreateWebhookEndpointDocument, { url, eventTypes: ["message.created"] }))
+    .createWebhookEndpoint.endpoint;
 }
 
 async function deliveries(id: string) {
-  return (await admin.ok(Wh_DeliveriesDocument, { id, first: 100 })).webhookEndpoint.deliveries;
+  return (await admin.ok(WebhookDeliveriesDocument, { id, first: 100 })).webhookEndpoint.deliveries;
 }
 
 beforeAll(async () => {
@@ -83,7 +87,7 @@ describe("webhook retries", () => {
     const log = await deliveries(endpoint.id);
     expect(log.totalCount).toBe(1);
     expect(log.nodes[0]).toMatchObject({ state: "SENT", attempts: 3, responseStatus: 200, lastError: null });
-    await admin.ok(Wh_DeleteDocument, { id: endpoint.id });
+    await admin.ok(DeleteWebhookEndpointDocument, { id: endpoint.id });
   });
 
   it("is DEAD with the last error after JOB_MAX_ATTEMPTS when the receiver always fails", async () => {
@@ -101,7 +105,7 @@ describe("webhook retries", () => {
     expect(dead).toMatchObject({ state: "DEAD", attempts: 3, responseStatus: 500, deliveredAt: null });
     expect(dead?.lastError).toMatch(/^HTTP 500/);
     expect(about(rcv, message.id)).toHaveLength(3);
-    await admin.ok(Wh_DeleteDocument, { id: endpoint.id });
+    await admin.ok(DeleteWebhookEndpointDocument, { id: endpoint.id });
   });
 
   it("counts an endpoint that does not answer within WEBHOOK_TIMEOUT_MS as a failed attempt", async () => {
@@ -120,7 +124,7 @@ describe("webhook retries", () => {
       expect(["RETRYING", "DEAD"]).toContain(attempt?.state);
       expect(attempt?.lastError).toBe("No answer within 500 ms");
       expect(attempt?.responseStatus).toBeNull();
-      await admin.ok(Wh_DeleteDocument, { id: endpoint.id });
+      await admin.ok(DeleteWebhookEndpointDocument, { id: endpoint.id });
     } finally {
       silent.closeAllConnections();
       await new Promise((resolve) => silent.close(resolve));
