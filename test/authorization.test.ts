@@ -14,7 +14,7 @@ import {
   isLeafType,
   isNonNullType,
 } from "graphql";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   AddMembersForAuthorizationDocument,
   ChatForAuthorizationDocument,
@@ -40,12 +40,12 @@ import {
   type TypedDocumentString,
   UnreadDocument,
 } from "./gql/graphql.ts";
-import { rawRequest } from "./helpers/pgt-raw.ts";
-import { closeSql, sql } from "./helpers/pgt-sql.ts";
 import { sampleValue } from "./helpers/schema-values.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
+import { signUp, type TestUser, uniqueName, useServer } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
 
-let server: TestServer;
+const server = useServer();
+const sql = useSql();
 let a: TestUser;
 let b: TestUser;
 let c: TestUser;
@@ -68,7 +68,6 @@ const w = {
 const secret = () => uniqueName("secret");
 
 beforeAll(async () => {
-  server = await startServer();
   a = await signUp(server, "az_a");
   b = await signUp(server, "az_b");
   c = await signUp(server, "az_c");
@@ -113,10 +112,6 @@ beforeAll(async () => {
   w.cDirectId = mine.sendMessage.conversation.id;
   w.cMessageId = mine.sendMessage.id;
 });
-afterAll(async () => {
-  await closeSql();
-  await server?.stop();
-});
 
 /** Strings that must not reach C: A and B's ids, usernames, titles and message texts. */
 function secrets(): string[] {
@@ -136,7 +131,7 @@ function secrets(): string[] {
 /** Everything in the database about the conversations involved and about C. */
 async function snapshot() {
   const ids = [w.directId, w.groupId, w.cDirectId];
-  const [row] = await sql<{ snap: unknown }>(
+  const [row] = await sql.query<{ snap: unknown }>(
     `SELECT json_build_object(
        'counts', json_build_object(
          'conversations', (SELECT count(*) FROM "Conversation" WHERE id = ANY($1::uuid[])),
@@ -247,9 +242,9 @@ describe("an outsider (C) and A/B's conversations", () => {
       sameAsUnknown: boolean;
     }[] = [];
     for (const { label, doc, vars } of list) {
-      const real = await rawRequest(server.url, c.token, doc, vars);
+      const real = await c.client.raw(String(doc), vars);
       const unknownVars = withUnknownIds(vars, knownIds);
-      const unknown = await rawRequest(server.url, c.token, doc, unknownVars);
+      const unknown = await c.client.raw(String(doc), unknownVars);
       const allowed = passedIn(vars);
       const leaked = secrets().filter((s) => !allowed.has(s) && real.text.includes(s));
       // Same answer as for ids that do not exist, once the ids themselves are normalized.
@@ -277,7 +272,7 @@ describe("an outsider (C) and A/B's conversations", () => {
 
   it("chat(with: A) for C shows only C's own chat with A", async () => {
     for (const withRef of [a.username, a.id]) {
-      const res = await rawRequest(server.url, c.token, ChatForAuthorizationDocument, { with: withRef });
+      const res = await c.client.raw(ChatForAuthorizationDocument, { with: withRef });
       expect(res.errors).toBeUndefined();
       const chat = res.data?.chat;
       expect(chat?.totalCount).toBe(1);
@@ -291,7 +286,7 @@ describe("an outsider (C) and A/B's conversations", () => {
 
   it("chat(with: B) for C, who never wrote to B, is an empty connection", async () => {
     for (const withRef of [b.username, b.id]) {
-      const res = await rawRequest(server.url, c.token, ChatForAuthorizationDocument, { with: withRef });
+      const res = await c.client.raw(ChatForAuthorizationDocument, { with: withRef });
       expect(res.errors).toBeUndefined();
       expect(res.data?.chat).toEqual({
         totalCount: 0,
@@ -303,7 +298,7 @@ describe("an outsider (C) and A/B's conversations", () => {
   });
 
   it("C's own conversation list holds only C's chat with A", async () => {
-    const res = await rawRequest(server.url, c.token, ConversationsForAuthorizationDocument, {});
+    const res = await c.client.raw(ConversationsForAuthorizationDocument, {});
     expect(res.errors).toBeUndefined();
     expect(res.data?.conversations.totalCount).toBe(1);
     expect(res.data?.conversations.nodes.map((n) => n.id)).toEqual([w.cDirectId]);
@@ -401,7 +396,7 @@ describe("without a token", () => {
     for (const { kind, field } of fields) {
       const { query, variables } = minimalOperation(kind, field);
       for (const token of [undefined, "garbage-token"]) {
-        const res = await rawRequest(server.url, token, query, variables);
+        const res = await server.client.as({ token }).raw(query, variables);
         const data = res.data
           ? Object.values(res.data as Record<string, unknown>).filter((v) => v !== null)
           : [];
@@ -420,16 +415,12 @@ describe("without a token", () => {
 
   it("signUp and logIn work without a token (the exceptions are real)", async () => {
     const username = uniqueName("az_pub");
-    const signUpRes = await rawRequest(
-      server.url,
-      undefined,
+    const signUpRes = await server.client.raw(
       `mutation PublicSignUp($u: String!) { signUp(username: $u, password: "password123", displayName: "P") { token } }`,
       { u: username },
     );
     expect(signUpRes.errors).toBeUndefined();
-    const logInRes = await rawRequest(
-      server.url,
-      undefined,
+    const logInRes = await server.client.raw(
       `mutation PublicLogIn($u: String!) { logIn(username: $u, password: "password123") { token } }`,
       { u: username },
     );

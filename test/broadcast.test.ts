@@ -1,7 +1,6 @@
 // Broadcasts end to end: a real server on a database of its own (so "everyone" means this file's
 // users, and no other test file's server takes these jobs), a real SMTP server on 127.0.0.1, and
 // fan-out in small batches (BROADCAST_BATCH_SIZE=7) so every audience spans several jobs.
-import pg from "pg";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fanoutBatch } from "../src/features/broadcasts/broadcasts.ts";
@@ -22,19 +21,19 @@ import {
 } from "./gql/graphql.ts";
 import type { Client } from "./helpers/client.ts";
 import { listenLocal } from "./helpers/listen.ts";
-import { countStatements } from "./helpers/pgt-statement-counter.ts";
-import { waitUntil } from "./helpers/rt-realtime.ts";
 import {
   signUp,
-  startServer,
   TEST_API_KEY,
   TEST_JWT_SECRET,
-  type TestServer,
   type TestUser,
   uniqueName,
+  useScratchDatabase,
+  useServer,
 } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
+import { countStatements } from "./helpers/statement-counter.ts";
 import { subscribeWs, wsClient } from "./helpers/subscriptions.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 const BATCH = 7;
 const LONG = 30_000;
@@ -73,42 +72,32 @@ async function startSmtp(refused: Set<string>) {
   };
 }
 
-let db: ScratchDatabase;
-let sql: pg.Pool;
-let server: TestServer;
-let smtp: Awaited<ReturnType<typeof startSmtp>>;
-let system: Client;
+const db = useScratchDatabase("messaging_bc");
 const refused = new Set<string>();
-
+let smtp: Awaited<ReturnType<typeof startSmtp>>;
+// Registered before the server: after-hooks run in reverse, so the SMTP server closes after it.
 beforeAll(async () => {
-  db = await createScratchDatabase("messaging_bc");
-  sql = new pg.Pool({ connectionString: db.url, max: 3 });
   smtp = await startSmtp(refused);
-  server = await startServer({
-    DATABASE_URL: db.url,
-    JOB_POLL_SECONDS: "0.5",
-    JOB_RETRY_DELAY_SECONDS: "1",
-    BROADCAST_BATCH_SIZE: String(BATCH),
-    SMTP_URL: smtp.url,
-    PROVIDER_TIMEOUT_MS: "5000",
-  });
+});
+afterAll(() => smtp?.close());
+const server = useServer(() => ({
+  DATABASE_URL: db.url,
+  JOB_POLL_SECONDS: "0.5",
+  JOB_RETRY_DELAY_SECONDS: "1",
+  BROADCAST_BATCH_SIZE: String(BATCH),
+  SMTP_URL: smtp.url,
+  PROVIDER_TIMEOUT_MS: "5000",
+}));
+const sql = useSql(() => db.url);
+let system: Client;
+beforeAll(() => {
   system = server.client.as({ apiKey: TEST_API_KEY });
 });
-
-afterAll(async () => {
-  await server?.stop();
-  await smtp?.close();
-  await sql?.end();
-  await db?.drop();
-});
-
-const count = async (text: string, params: unknown[] = []) =>
-  Number((await sql.query<{ n: string }>(text, params)).rows[0]?.n ?? 0);
 
 /** `n` users written with SQL (no password: they never sign in), ids returned in id order. */
 async function sqlUsers(n: number, prefix = "bcs"): Promise<{ id: string; username: string }[]> {
   const tag = uniqueName(prefix);
-  const { rows } = await sql.query<{ id: string; username: string }>(
+  const rows = await sql.query<{ id: string; username: string }>(
     `INSERT INTO "User" (id, username, "displayName", "updatedAt")
      SELECT gen_random_uuid(), $1 || '_' || i, 'Bulk ' || i, now() FROM generate_series(1, $2::int) AS i
      RETURNING id::text, username`,
@@ -139,11 +128,10 @@ const broadcast = async (input: SendBroadcastMutationVariables["input"], client 
 const progress = async (id: string) => (await system.ok(BroadcastProgressDocument, { id })).broadcast;
 
 async function completed(id: string) {
-  await waitUntil(
-    `broadcast ${id} to complete`,
-    async () => (await progress(id))?.status === "COMPLETED",
-    LONG,
-  );
+  await waitUntil(async () => (await progress(id))?.status === "COMPLETED", {
+    what: `broadcast ${id} to complete`,
+    timeoutMs: LONG,
+  });
   const done = await progress(id);
   if (!done) throw new Error("broadcast vanished");
   return done;
@@ -151,7 +139,7 @@ async function completed(id: string) {
 
 /** Notifications of broadcast `id` per user: every recipient must have exactly one. */
 async function notificationsPerUser(id: string) {
-  const { rows } = await sql.query<{ userId: string; n: string }>(
+  const rows = await sql.query<{ userId: string; n: string }>(
     `SELECT "userId"::text AS "userId", count(*) AS n FROM "Notification" WHERE "broadcastId" = $1::uuid
      GROUP BY "userId"`,
     [id],
@@ -212,7 +200,7 @@ describe("broadcast: auth and input", () => {
   });
 
   it("rejects bad input with BAD_USER_INPUT naming the field, and writes nothing", async () => {
-    const before = await count(`SELECT count(*) AS n FROM "Broadcast"`);
+    const before = await sql.count(`SELECT count(*) AS n FROM "Broadcast"`);
     const content = { title: "T", body: "B" };
     const future = new Date(Date.now() + 60_000).toISOString();
     const cases: [SendBroadcastMutationVariables["input"], string][] = [
@@ -250,7 +238,7 @@ describe("broadcast: auth and input", () => {
     expect(unknown.error.message).toContain("ghost_user_1");
     expect(unknown.error.message).toContain("ghost_user_2");
     expect(unknown.error.message).not.toContain(user.username);
-    expect(await count(`SELECT count(*) AS n FROM "Broadcast"`)).toBe(before);
+    expect(await sql.count(`SELECT count(*) AS n FROM "Broadcast"`)).toBe(before);
   });
 });
 
@@ -278,10 +266,10 @@ describe("broadcast: audiences", () => {
       `SELECT DISTINCT type, status::text FROM "Notification" WHERE "broadcastId" = $1::uuid`,
       [b.id],
     );
-    expect(types.rows).toEqual([{ type: "broadcast.alert", status: "DELIVERED" }]);
+    expect(types).toEqual([{ type: "broadcast.alert", status: "DELIVERED" }]);
     // One notification.created per recipient, and the broadcast's own events once each.
     expect(
-      await count(
+      await sql.count(
         `SELECT count(*) AS n FROM "Event" WHERE type = 'notification.created' AND payload->>'broadcastId' = $1`,
         [b.id],
       ),
@@ -290,8 +278,8 @@ describe("broadcast: audiences", () => {
       `SELECT type, payload FROM "Event" WHERE type LIKE 'broadcast.%' AND payload->>'broadcastId' = $1 ORDER BY id`,
       [b.id],
     );
-    expect(own.rows.map((e) => e.type)).toEqual(["broadcast.started", "broadcast.completed"]);
-    expect(own.rows[1]?.payload).toMatchObject({ sent: 16, total: 16, dead: 0 });
+    expect(own.map((e) => e.type)).toEqual(["broadcast.started", "broadcast.completed"]);
+    expect(own[1]?.payload).toMatchObject({ sent: 16, total: 16, dead: 0 });
   });
 
   it("to a topic's subscribers, named by key or id", async () => {
@@ -311,7 +299,7 @@ describe("broadcast: audiences", () => {
 
   it("to everyone: every user of the database when fan-out starts, once", async () => {
     await sqlUsers(20);
-    const users = await count(`SELECT count(*) AS n FROM "User"`);
+    const users = await sql.count(`SELECT count(*) AS n FROM "User"`);
     const b = await broadcast({
       everyone: true,
       title: "Hello all",
@@ -325,7 +313,7 @@ describe("broadcast: audiences", () => {
     expect(per.size).toBe(users);
     expect([...per.values()].every((n) => n === 1)).toBe(true);
     expect(
-      await count(
+      await sql.count(
         `SELECT count(*) AS n FROM "User" u
          WHERE NOT EXISTS (SELECT 1 FROM "Notification" n WHERE n."userId" = u.id AND n."broadcastId" = $1::uuid)`,
         [b.id],
@@ -354,8 +342,8 @@ describe("broadcast: audiences", () => {
       `SELECT title, body, priority::text, template, "actionUrl", data FROM "Notification" WHERE "broadcastId" = $1::uuid`,
       [b.id],
     );
-    expect(rows.rows).toHaveLength(2);
-    for (const r of rows.rows) {
+    expect(rows).toHaveLength(2);
+    for (const r of rows) {
       expect(r).toEqual({
         title: b.title,
         body: b.body,
@@ -410,7 +398,7 @@ describe("broadcast: delivery states", () => {
       `SELECT payload FROM "Event" WHERE type = 'broadcast.completed' AND payload->>'broadcastId' = $1`,
       [b.id],
     );
-    expect(completedEvents.rows.map((r) => r.payload)).toEqual([
+    expect(completedEvents.map((r) => r.payload)).toEqual([
       expect.objectContaining({ sent: 6, dead: 1, queued: 0, retrying: 0, total: 7 }),
     ]);
   });
@@ -429,7 +417,7 @@ describe("broadcast: delivery states", () => {
     const done = await completed(normal.id);
     expect(done.counts).toMatchObject({ sent: 1, queued: 0, total: 1 });
     expect(
-      await count(`SELECT count(*) AS n FROM "Delivery" WHERE "broadcastId" = $1::uuid AND "viaDigest"`, [
+      await sql.count(`SELECT count(*) AS n FROM "Delivery" WHERE "broadcastId" = $1::uuid AND "viaDigest"`, [
         normal.id,
       ]),
     ).toBe(1);
@@ -440,7 +428,10 @@ describe("broadcast: delivery states", () => {
       priority: "URGENT",
     });
     expect((await completed(loud.id)).counts).toMatchObject({ sent: 1, total: 1 });
-    await waitUntil("the urgent mail", () => smtp.received.some((m) => m.subject === "Urgent now"), LONG);
+    await waitUntil(() => smtp.received.some((m) => m.subject === "Urgent now"), {
+      what: "the urgent mail",
+      timeoutMs: LONG,
+    });
   });
 
   it("pages recipients by user id both ways, filters by state, and counts them", async () => {
@@ -484,7 +475,9 @@ describe("broadcast: delivery states", () => {
     expect(per.size).toBe(40);
     expect([...per.values()].every((n) => n === 1)).toBe(true);
     expect(
-      await count(`SELECT count(*) AS n FROM "BroadcastRecipient" WHERE "broadcastId" = $1::uuid`, [b.id]),
+      await sql.count(`SELECT count(*) AS n FROM "BroadcastRecipient" WHERE "broadcastId" = $1::uuid`, [
+        b.id,
+      ]),
     ).toBe(40);
     // And runs after completion change nothing.
     await fanoutBatch(server.app.services, b.id);
@@ -500,7 +493,7 @@ describe("broadcast: live and scheduled", () => {
     const ws = wsClient(server.url, viewer.token);
     try {
       const sub = subscribeWs(ws, NotificationEventsForBroadcastDocument, {});
-      await waitUntil("the subscription to listen", () => hub.size > listening || sub.completed);
+      await waitUntil(() => hub.size > listening || sub.completed, { what: "the subscription to listen" });
       const b = await broadcast({ userIds: [viewer.id], title: "Live one", body: "now" });
       const [event] = await sub.waitFor(1, LONG);
       expect(event?.notificationEvents.notification).toMatchObject({
@@ -528,7 +521,7 @@ describe("broadcast: live and scheduled", () => {
     expect(b.status).toBe("SCHEDULED");
     expect(new Date(b.scheduledAt ?? 0).getTime()).toBe(scheduledAt.getTime());
     expect(
-      await count(`SELECT count(*) AS n FROM "Notification" WHERE "broadcastId" = $1::uuid`, [b.id]),
+      await sql.count(`SELECT count(*) AS n FROM "Notification" WHERE "broadcastId" = $1::uuid`, [b.id]),
     ).toBe(0);
     const done = await completed(b.id);
     expect(done.total).toBe(1);
@@ -547,21 +540,22 @@ describe("broadcast: live and scheduled", () => {
     expect((await system.ok(CancelScheduledDocument, { id: b.id })).cancelScheduled).toBe(true);
     // The fire job runs (and finds the broadcast cancelled): wait for pg-boss to record it done.
     await waitUntil(
-      "the fire job to complete",
       async () =>
-        (await count(
+        (await sql.count(
           `SELECT count(*) AS n FROM pgboss.job WHERE name = 'broadcast.fire' AND data->>'broadcastId' = $1
              AND state = 'completed'`,
           [b.id],
         )) === 1,
-      LONG,
+      { what: "the fire job to complete", timeoutMs: LONG },
     );
     expect((await progress(b.id))?.status).toBe("CANCELLED");
     expect(
-      await count(`SELECT count(*) AS n FROM "Notification" WHERE "broadcastId" = $1::uuid`, [b.id]),
+      await sql.count(`SELECT count(*) AS n FROM "Notification" WHERE "broadcastId" = $1::uuid`, [b.id]),
     ).toBe(0);
     expect(
-      await count(`SELECT count(*) AS n FROM "BroadcastRecipient" WHERE "broadcastId" = $1::uuid`, [b.id]),
+      await sql.count(`SELECT count(*) AS n FROM "BroadcastRecipient" WHERE "broadcastId" = $1::uuid`, [
+        b.id,
+      ]),
     ).toBe(0);
   });
 });

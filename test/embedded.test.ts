@@ -19,9 +19,9 @@ import {
   SendNotificationDocument,
 } from "./gql/graphql.ts";
 import { Client } from "./helpers/client.ts";
-import { waitUntil } from "./helpers/processes.ts";
 import { signUp, TEST_API_KEY, TEST_JWT_SECRET } from "./helpers/server.ts";
 import { subscribeWs, wsClient } from "./helpers/subscriptions.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "messaging-embedded-"));
 const appDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "messaging-embedded-app-"));
@@ -96,7 +96,7 @@ test("embedded app: sign up, send, read back, and receive live over graphql-ws",
     const client = wsClient(url, bob.token);
     ws.push(client);
     const sub = subscribeWs(client, MessageEventsForFaultsDocument, {});
-    await waitUntil(() => hub.size > before || sub.completed, "bob's stream to listen");
+    await waitUntil(() => hub.size > before || sub.completed, { what: "bob's stream to listen" });
     expect(sub.completed).toBe(false);
     const third = (
       await alice.client.ok(SendMessageForFaultsDocument, { conversationId, content: "live one" })
@@ -153,8 +153,7 @@ test("embedded app: the job queue runs on PGlite (a broadcast fans out, a schedu
         progress = (await system.ok(BroadcastProgressDocument, { id: broadcast.id })).broadcast;
         return progress?.status === "COMPLETED";
       },
-      "the broadcast to complete",
-      { timeoutMs: 30_000 },
+      { what: "the broadcast to complete", timeoutMs: 30_000 },
     );
     expect(progress).toMatchObject({ total: 3, counts: { sent: 3, total: 3 } });
 
@@ -174,8 +173,7 @@ test("embedded app: the job queue runs on PGlite (a broadcast fans out, a schedu
         const { notifications } = await first.client.ok(NotificationsDocument, { first: 10 });
         return notifications.nodes.some((n) => n.id === sendNotification.id && n.status === "DELIVERED");
       },
-      "the scheduled notification to be delivered",
-      { timeoutMs: 30_000 },
+      { what: "the scheduled notification to be delivered", timeoutMs: 30_000 },
     );
     const { notifications } = await first.client.ok(NotificationsDocument, { first: 10 });
     expect(notifications.totalCount).toBe(2); // the broadcast's and the scheduled one, once each

@@ -1,20 +1,19 @@
 // The `events` polling query: paging by cursor returns every event once and in order (also while
 // events are being written), the types filter, what a user sees versus the API key, and the errors.
 // On a database of its own, so "the API key sees all" can be checked against the whole log.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { pruneEvents } from "../src/events/log.ts";
 import { encodeCursor } from "../src/events/position.ts";
 import { EventsDocument, type EventsQuery } from "./gql/graphql.ts";
 import { createGroup, send } from "./helpers/actions.ts";
 import type { Client } from "./helpers/client.ts";
-import { waitUntil } from "./helpers/rt-realtime.ts";
-import { signUp, startServer, TEST_API_KEY, type TestServer, type TestUser } from "./helpers/server.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
+import { signUp, TEST_API_KEY, type TestUser, useScratchDatabase, useServer } from "./helpers/server.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 type Edge = EventsQuery["events"]["edges"][number];
 
-let scratch: ScratchDatabase;
-let server: TestServer;
+const scratch = useScratchDatabase("events_query");
+const server = useServer(() => ({ DATABASE_URL: scratch.url, MAX_PAGE_SIZE: "10" }));
 let admin: Client;
 let ann: TestUser;
 let ben: TestUser;
@@ -54,14 +53,13 @@ async function collect(
   const edges: Edge[] = [];
   let after = vars.after;
   await waitUntil(
-    "the events",
     async () => {
       const page = await drain(client, { ...vars, after });
       edges.push(...page.edges);
       after = page.endCursor;
       return edges.length >= (await total());
     },
-    30_000,
+    { what: "the events", timeoutMs: 30_000 },
   );
   return { edges, endCursor: after };
 }
@@ -69,15 +67,8 @@ async function collect(
 const logSize = async () => (await logIds()).length;
 
 beforeAll(async () => {
-  scratch = await createScratchDatabase("events_query");
-  server = await startServer({ DATABASE_URL: scratch.url, MAX_PAGE_SIZE: "10" });
   admin = server.client.as({ apiKey: TEST_API_KEY });
   [ann, ben, cat] = [await signUp(server, "evq"), await signUp(server, "evq"), await signUp(server, "evq")];
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await scratch?.drop();
 });
 
 describe("events polling query", () => {

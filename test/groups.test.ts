@@ -1,5 +1,5 @@
 // Group management end to end: createGroup, addMembers, removeMember, leaveConversation, setMemberRole.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   AddMembersForMembershipDocument,
   ConversationForMembershipDocument,
@@ -10,17 +10,11 @@ import {
   SendMessageForSetupDocument,
   SetMemberRoleForMembershipDocument,
 } from "./gql/graphql.ts";
-import { closeSql, sql, sqlCount } from "./helpers/pgt-sql.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
+import { signUp, type TestUser, uniqueName, useServer } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await closeSql();
-  await server?.stop();
-});
+const server = useServer();
+const sql = useSql();
 
 type Role = "OWNER" | "ADMIN" | "MEMBER";
 
@@ -33,7 +27,7 @@ async function roles(viewer: TestUser, conversationId: string): Promise<Record<s
 
 /** Active memberships straight from the database, by user id. */
 async function dbRoles(conversationId: string): Promise<Record<string, string>> {
-  const rows = await sql<{ userId: string; role: string }>(
+  const rows = await sql.query<{ userId: string; role: string }>(
     `SELECT "userId"::text AS "userId", role::text AS role FROM "Membership"
      WHERE "conversationId" = $1::uuid AND "leftAt" IS NULL`,
     [conversationId],
@@ -87,7 +81,7 @@ describe("createGroup", () => {
     expect(createGroup.members).toHaveLength(3);
     expect(await dbRoles(createGroup.id)).toEqual({ [me.id]: "OWNER", [b.id]: "MEMBER", [c.id]: "MEMBER" });
     expect(
-      await sqlCount(`SELECT count(*)::int AS n FROM "Membership" WHERE "conversationId" = $1::uuid`, [
+      await sql.count(`SELECT count(*)::int AS n FROM "Membership" WHERE "conversationId" = $1::uuid`, [
         createGroup.id,
       ]),
     ).toBe(3);
@@ -107,9 +101,11 @@ describe("createGroup", () => {
       expect(r.code).toBe("BAD_USER_INPUT");
       expect(r.field).toBe("memberIds");
     }
-    expect(await sqlCount(`SELECT count(*)::int AS n FROM "Conversation" WHERE title = $1`, [title])).toBe(0);
+    expect(await sql.count(`SELECT count(*)::int AS n FROM "Conversation" WHERE title = $1`, [title])).toBe(
+      0,
+    );
     expect(
-      await sqlCount(`SELECT count(*)::int AS n FROM "Membership" WHERE "userId" = ANY($1::uuid[])`, [
+      await sql.count(`SELECT count(*)::int AS n FROM "Membership" WHERE "userId" = ANY($1::uuid[])`, [
         [me.id, b.id],
       ]),
     ).toBe(0);
@@ -187,7 +183,7 @@ describe("addMembers", () => {
     expect(direct.code).toBe("BAD_USER_INPUT");
     expect(await listIds(x)).toEqual([]);
     expect(
-      await sqlCount(`SELECT count(*)::int AS n FROM "Membership" WHERE "conversationId" = $1::uuid`, [
+      await sql.count(`SELECT count(*)::int AS n FROM "Membership" WHERE "conversationId" = $1::uuid`, [
         sendMessage.conversation.id,
       ]),
     ).toBe(2);
@@ -218,7 +214,7 @@ describe("addMembers", () => {
     expect(sendMessage.conversation.id).toBe(g.id);
     // Still one membership row per user (the old one revived).
     expect(
-      await sqlCount(
+      await sql.count(
         `SELECT count(*)::int AS n FROM "Membership" WHERE "conversationId" = $1::uuid AND "userId" = $2::uuid`,
         [g.id, leaver.id],
       ),
@@ -302,7 +298,7 @@ describe("removeMember", () => {
     expect((await gone.client.fail(ConversationForMembershipDocument, { id: g.id })).code).toBe("NOT_FOUND");
     expect(await listIds(gone)).not.toContain(g.id);
     const count = () =>
-      sqlCount(`SELECT count(*)::int AS n FROM "Message" WHERE "conversationId" = $1::uuid`, [g.id]);
+      sql.count(`SELECT count(*)::int AS n FROM "Message" WHERE "conversationId" = $1::uuid`, [g.id]);
     const before = await count();
     const send = await gone.client.fail(SendMessageForSetupDocument, {
       conversationId: g.id,

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   ChatWithDetailsDocument,
   ConversationMessagesWithDetailsDocument,
@@ -12,19 +12,11 @@ import {
   SetMemberRoleDocument,
 } from "./gql/graphql.ts";
 import { createGroup, type SendVars, send } from "./helpers/actions.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
-import { openSql, type Sql } from "./helpers/sql.ts";
+import { signUp, startServer, type TestUser, uniqueName, useServer } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
 
-let server: TestServer;
-let sql: Sql;
-beforeAll(async () => {
-  server = await startServer();
-  sql = openSql();
-});
-afterAll(async () => {
-  await sql?.close();
-  await server?.stop();
-});
+const server = useServer();
+const sql = useSql();
 
 const reply = async (user: TestUser, parentId: string, content: string) =>
   (await user.client.ok(ReplyToMessageDocument, { parentId, content })).replyToMessage;
@@ -201,42 +193,38 @@ describe("sendMessage: errors write nothing", () => {
 
   it("enforces a configured MAX_MESSAGE_LENGTH, counting the trimmed content", async () => {
     const small = await startServer({ MAX_MESSAGE_LENGTH: "20" });
-    try {
-      const [a, b] = [await signUp(small), await signUp(small)];
-      const exact = await send(a, { to: b.id, content: "a".repeat(20) });
-      expect(exact.content).toBe("a".repeat(20));
-      const padded = await send(a, { to: b.id, content: `   ${"b".repeat(20)}   ` });
-      expect(padded.content).toBe("b".repeat(20));
-      const conversationId = exact.conversation.id;
-      const before = await sql.messageCount(conversationId);
-      expect(before).toBe(2);
+    const [a, b] = [await signUp(small), await signUp(small)];
+    const exact = await send(a, { to: b.id, content: "a".repeat(20) });
+    expect(exact.content).toBe("a".repeat(20));
+    const padded = await send(a, { to: b.id, content: `   ${"b".repeat(20)}   ` });
+    expect(padded.content).toBe("b".repeat(20));
+    const conversationId = exact.conversation.id;
+    const before = await sql.messageCount(conversationId);
+    expect(before).toBe(2);
 
-      const tooLong = await a.client.fail(SendMessageDocument, { to: b.id, content: "c".repeat(21) });
-      expect(tooLong.code).toBe("BAD_USER_INPUT");
-      expect(tooLong.field).toBe("content");
-      const tooLongInGroup = await a.client.fail(SendMessageDocument, {
-        conversationId,
-        content: `${"d".repeat(21)}`,
-      });
-      expect(tooLongInGroup.code).toBe("BAD_USER_INPUT");
-      expect(tooLongInGroup.field).toBe("content");
-      // Replies and edits obey the same limit.
-      const longReply = await a.client.fail(ReplyToMessageDocument, {
-        parentId: exact.id,
-        content: "e".repeat(21),
-      });
-      expect([longReply.code, longReply.field]).toEqual(["BAD_USER_INPUT", "content"]);
-      const longEdit = await a.client.fail(EditMessageDocument, { id: exact.id, content: "f".repeat(21) });
-      expect([longEdit.code, longEdit.field]).toEqual(["BAD_USER_INPUT", "content"]);
-      expect(await sql.messageCount(conversationId)).toBe(before);
-      expect((await getMessage(a, exact.id))?.content).toBe("a".repeat(20));
+    const tooLong = await a.client.fail(SendMessageDocument, { to: b.id, content: "c".repeat(21) });
+    expect(tooLong.code).toBe("BAD_USER_INPUT");
+    expect(tooLong.field).toBe("content");
+    const tooLongInGroup = await a.client.fail(SendMessageDocument, {
+      conversationId,
+      content: `${"d".repeat(21)}`,
+    });
+    expect(tooLongInGroup.code).toBe("BAD_USER_INPUT");
+    expect(tooLongInGroup.field).toBe("content");
+    // Replies and edits obey the same limit.
+    const longReply = await a.client.fail(ReplyToMessageDocument, {
+      parentId: exact.id,
+      content: "e".repeat(21),
+    });
+    expect([longReply.code, longReply.field]).toEqual(["BAD_USER_INPUT", "content"]);
+    const longEdit = await a.client.fail(EditMessageDocument, { id: exact.id, content: "f".repeat(21) });
+    expect([longEdit.code, longEdit.field]).toEqual(["BAD_USER_INPUT", "content"]);
+    expect(await sql.messageCount(conversationId)).toBe(before);
+    expect((await getMessage(a, exact.id))?.content).toBe("a".repeat(20));
 
-      // The default server (10000) still takes 21 characters: the limit is per configuration.
-      const [x, y] = [await signUp(server), await signUp(server)];
-      expect((await send(x, { to: y.id, content: "g".repeat(21) })).content).toHaveLength(21);
-    } finally {
-      await small.stop();
-    }
+    // The default server (10000) still takes 21 characters: the limit is per configuration.
+    const [x, y] = [await signUp(server), await signUp(server)];
+    expect((await send(x, { to: y.id, content: "g".repeat(21) })).content).toHaveLength(21);
   });
 });
 

@@ -28,19 +28,13 @@ import {
   UpdateTemplateDocument,
 } from "./gql/graphql.ts";
 import type { Client } from "./helpers/client.ts";
-import { closeSql, sql } from "./helpers/pgt-sql.ts";
-import { waitUntil } from "./helpers/rt-realtime.ts";
-import {
-  signUp,
-  startServer,
-  TEST_API_KEY,
-  TEST_JWT_SECRET,
-  type TestServer,
-  type TestUser,
-} from "./helpers/server.ts";
+import { signUp, TEST_API_KEY, TEST_JWT_SECRET, type TestUser, useServer } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
 import { subscribeWs, wsClient } from "./helpers/subscriptions.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
-let server: TestServer;
+const server = useServer({ JOB_POLL_SECONDS: "0.5", JOB_RETRY_DELAY_SECONDS: "1" });
+const sql = useSql();
 let system: Client;
 let admin: Client;
 let alice: TestUser;
@@ -50,12 +44,11 @@ const sockets: WsClient[] = [];
 const suffix = () => randomBytes(4).toString("hex");
 
 beforeAll(async () => {
-  server = await startServer({ JOB_POLL_SECONDS: "0.5", JOB_RETRY_DELAY_SECONDS: "1" });
   system = server.client.as({ apiKey: TEST_API_KEY });
   alice = await signUp(server, "nta");
   bob = await signUp(server, "ntb");
   const chief = await signUp(server, "ntc");
-  await sql(`UPDATE "User" SET role = 'ADMIN' WHERE id = $1::uuid`, [chief.id]);
+  await sql.query(`UPDATE "User" SET role = 'ADMIN' WHERE id = $1::uuid`, [chief.id]);
   const token = await signToken(
     { id: chief.id, role: "ADMIN" },
     new TextEncoder().encode(TEST_JWT_SECRET),
@@ -66,8 +59,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const s of sockets) await s.dispose();
-  await server?.stop();
-  await closeSql();
 });
 
 describe("templates", () => {
@@ -118,7 +109,7 @@ describe("templates", () => {
   });
 
   it("unknown template, missing variable: BAD_USER_INPUT naming the field, nothing written", async () => {
-    const before = await sql<{ n: number }>(
+    const before = await sql.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM "Notification" WHERE "userId" = $1`,
       [bob.id],
     );
@@ -131,7 +122,7 @@ describe("templates", () => {
     });
     expect([missing.code, missing.field]).toEqual(["BAD_USER_INPUT", "data"]);
     expect(missing.error.message).toContain("carrier");
-    const after = await sql<{ n: number }>(
+    const after = await sql.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM "Notification" WHERE "userId" = $1`,
       [bob.id],
     );
@@ -301,7 +292,7 @@ describe("the viewer's notifications", () => {
     expect([after.notifications.totalCount, after.unreadNotifications]).toEqual([0, 0]);
     expect((await carol.client.ok(NotificationsDocument, {})).notifications.totalCount).toBe(5);
 
-    const events = await sql<{ payload: Record<string, unknown> }>(
+    const events = await sql.query<{ payload: Record<string, unknown> }>(
       `SELECT payload FROM "Event" WHERE type = 'notification.read' AND "userId" = $1::uuid ORDER BY id`,
       [carol.id],
     );
@@ -315,7 +306,7 @@ describe("the viewer's notifications", () => {
     sockets.push(socket);
     const sub = subscribeWs(socket, NotificationEventsDocument, {});
     // The subscription is live once the hub counts its listener.
-    await waitUntil("subscription live", () => server.app.services.hub.size > 0, 30_000);
+    await waitUntil(() => server.app.services.hub.size > 0, { what: "subscription live", timeoutMs: 30_000 });
     await system.ok(SendNotificationDocument, { userId: bob.id, title: "not for dave", body: "x" });
     const { sendNotification } = await system.ok(SendNotificationDocument, {
       userId: dave.id,
@@ -421,7 +412,7 @@ describe("topics", () => {
       "NOT_FOUND",
     );
 
-    const rows = await sql<{ n: number }>(
+    const rows = await sql.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM "TopicSubscription" WHERE "topicId" = $1::uuid`,
       [createTopic.id],
     );

@@ -1,6 +1,6 @@
 // Connections end to end: chat(with:), conversation.messages, message.replies and conversations.
 // Message connections are newest first: `first`/`after` page back in time, `last`/`before` forward.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   ChatForPaginationDocument,
   ConversationMessagesForPaginationDocument,
@@ -12,13 +12,9 @@ import {
   SendMessageForSetupDocument,
   type SendMessageForSetupMutationVariables,
 } from "./gql/graphql.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
+import { signUp, type TestUser, uniqueName, useServer } from "./helpers/server.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(() => server?.stop());
+const server = useServer();
 
 type Conn = MessageConnectionForPaginationFragment;
 type PageArgs = { first?: number; after?: string; last?: number; before?: string };
@@ -473,11 +469,7 @@ describe("argument errors", () => {
 });
 
 describe("MAX_PAGE_SIZE", () => {
-  let small: TestServer;
-  beforeAll(async () => {
-    small = await startServer({ MAX_PAGE_SIZE: "5" });
-  });
-  afterAll(() => small?.stop());
+  const small = useServer({ MAX_PAGE_SIZE: "5" });
 
   it("caps first/last at the configured size", async () => {
     const a = await signUp(small, "pag_cap");

@@ -1,7 +1,7 @@
 // N+1 guard: the SQL statements the server runs to answer a list query must not grow with the list.
 // The server runs in this process, so every statement it sends through `pg` is counted (see
-// helpers/pgt-statement-counter.ts) while exactly one request is in flight.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// helpers/statement-counter.ts) while exactly one request is in flight.
+import { describe, expect, it } from "vitest";
 import {
   ChatForQueryCountDocument,
   ConversationsForQueryCountDocument,
@@ -11,21 +11,17 @@ import {
   SendMessageForSetupDocument,
   type SendMessageForSetupMutationVariables,
 } from "./gql/graphql.ts";
-import { countStatements, type StatementLog } from "./helpers/pgt-statement-counter.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
+import { signUp, type TestUser, uniqueName, useServer } from "./helpers/server.ts";
+import { countStatements, type StatementLog } from "./helpers/statement-counter.ts";
 
 /** Upper bounds on statements per request, from measurement (each test prints its statements). */
 const MAX_STATEMENTS_CONVERSATIONS = 8; // measured: 8 (list, viewer membership, last messages, senders,
 // count, members' conversations, memberships, users)
 const MAX_STATEMENTS_CHAT = 5; // measured: 4 (user, direct conversation, messages, senders)
 
-let server: TestServer;
-beforeAll(async () => {
-  // No background work in this instance (job workers, webhook dispatcher, the log reader's poll
-  // tick): its statements would be counted with the request's.
-  server = await startServer({ JOB_CONCURRENCY: "0", EVENT_POLL_MS: "600000" });
-});
-afterAll(() => server?.stop());
+// No background work in this instance (job workers, webhook dispatcher, the log reader's poll
+// tick): its statements would be counted with the request's.
+const server = useServer({ JOB_CONCURRENCY: "0", EVENT_POLL_MS: "600000" });
 
 function describeLog(label: string, log: StatementLog) {
   return `${label}: ${log.count} statements\n${log.statements.map((s, i) => `  ${i + 1}. ${s}`).join("\n")}`;

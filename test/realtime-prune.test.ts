@@ -1,7 +1,7 @@
 // Resuming from a cursor the event log no longer holds. pruneEvents deletes every committed event of
 // the shared test database (other test files' too), so this lives in its own file and holds the
 // run's event-log lock (see withLogLock) while its cursor is out, as the resume tests do.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { pruneEvents } from "../src/events/log.ts";
 import { createNotification } from "../src/features/notifications/notifications.ts";
 import {
@@ -10,23 +10,12 @@ import {
   ReceiptEventsDocument,
   SendMessageForRealtimeDocument,
 } from "./gql/graphql.ts";
-import { caughtUp, endError, live, REDIS_URL, Realtime, withLogLock } from "./helpers/rt-realtime.ts";
-import { signUp, startServer, type TestServer, type TestUser } from "./helpers/server.ts";
+import { caughtUp, endError, live, REDIS_URL, useRealtime, withLogLock } from "./helpers/realtime.ts";
+import { signUp, type TestServer, type TestUser, useServers } from "./helpers/server.ts";
 import type { Subscription } from "./helpers/subscriptions.ts";
 
-let s1: TestServer;
-let s2: TestServer;
-const rt = new Realtime(() => [s1, s2].filter(Boolean));
-
-beforeAll(async () => {
-  const env = { REDIS_URL };
-  [s1, s2] = await Promise.all([startServer(env), startServer(env)]);
-});
-beforeEach(() => rt.begin());
-afterEach(() => rt.closeAll());
-afterAll(async () => {
-  await Promise.all([s1?.stop(), s2?.stop()]);
-});
+const [s1, s2] = useServers(2, { REDIS_URL });
+const rt = useRealtime([s1, s2]);
 
 const via = (server: TestServer, user: TestUser) => server.client.as({ token: user.token });
 

@@ -1,6 +1,6 @@
 // Resuming subscriptions from a cursor on the other instance (messageEvents, receiptEvents,
 // notificationEvents), bad cursors, and delivery without Redis (the log alone carries events).
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createNotification } from "../src/features/notifications/notifications.ts";
 import {
   CreateGroupForRealtimeDocument,
@@ -15,23 +15,13 @@ import {
   SendMessageForRealtimeDocument,
   type TypedDocumentString,
 } from "./gql/graphql.ts";
-import { caughtUp, endError, live, REDIS_URL, Realtime, withLogLock } from "./helpers/rt-realtime.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
+import { caughtUp, endError, live, REDIS_URL, useRealtime, withLogLock } from "./helpers/realtime.ts";
+import { signUp, type TestServer, type TestUser, uniqueName, useServers } from "./helpers/server.ts";
 import type { Subscription } from "./helpers/subscriptions.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
-let s1: TestServer;
-let s2: TestServer;
-const rt = new Realtime(() => [s1, s2].filter(Boolean));
-
-beforeAll(async () => {
-  const env = { REDIS_URL };
-  [s1, s2] = await Promise.all([startServer(env), startServer(env)]);
-});
-beforeEach(() => rt.begin());
-afterEach(() => rt.closeAll());
-afterAll(async () => {
-  await Promise.all([s1?.stop(), s2?.stop()]);
-});
+const [s1, s2] = useServers(2, { REDIS_URL });
+const rt = useRealtime([s1, s2]);
 
 const QUIET_MS = 600;
 
@@ -50,7 +40,7 @@ async function drop(server: TestServer, opened: { disconnect: () => Promise<void
   const hub = server.app.services.hub;
   const before = hub.size;
   await opened.disconnect();
-  for (let i = 0; i < 500 && hub.size >= before; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitUntil(() => hub.size < before, { what: "the server to drop the subscription", timeoutMs: 5_000 });
   expect(hub.size).toBeLessThan(before);
 }
 
@@ -257,18 +247,8 @@ describe("resume after a reconnect, on the other instance", () => {
 });
 
 describe("without Redis", () => {
-  let p1: TestServer;
-  let p2: TestServer;
-  const local = new Realtime(() => [p1, p2].filter(Boolean));
-  beforeAll(async () => {
-    const env = { EVENT_POLL_MS: "100" };
-    [p1, p2] = await Promise.all([startServer(env), startServer(env)]);
-  });
-  beforeEach(() => local.begin());
-  afterEach(() => local.closeAll());
-  afterAll(async () => {
-    await Promise.all([p1?.stop(), p2?.stop()]);
-  });
+  const [p1, p2] = useServers(2, { EVENT_POLL_MS: "100" });
+  const local = useRealtime([p1, p2]);
 
   it("B on S2 still receives A's message sent through S1: the log, polled, carries delivery", async () => {
     expect(p1.app.services.pubsub.kind).toBe("local");

@@ -1,7 +1,7 @@
 // End-to-end tests of the realtime API across two app instances (S1, S2) that share this run's
 // PostgreSQL database and the local Redis. Both poll the event log only once a minute, so anything
 // that arrives within a few seconds was carried by a Redis notice. Real graphql-ws and SSE clients.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { TypedDocumentString } from "./gql/graphql.ts";
 import {
   ConversationMessagesForRealtimeDocument,
@@ -30,25 +30,14 @@ import {
   ephemeralChannelReady,
   live,
   REDIS_URL,
-  Realtime,
-  waitUntil,
-} from "./helpers/rt-realtime.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
+  useRealtime,
+} from "./helpers/realtime.ts";
+import { signUp, type TestServer, type TestUser, uniqueName, useServers } from "./helpers/server.ts";
 import type { Subscription } from "./helpers/subscriptions.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
-let s1: TestServer;
-let s2: TestServer;
-const rt = new Realtime(() => [s1, s2].filter(Boolean));
-
-beforeAll(async () => {
-  const env = { REDIS_URL, EVENT_POLL_MS: "60000" };
-  [s1, s2] = await Promise.all([startServer(env), startServer(env)]);
-});
-beforeEach(() => rt.begin());
-afterEach(() => rt.closeAll());
-afterAll(async () => {
-  await Promise.all([s1?.stop(), s2?.stop()]);
-});
+const [s1, s2] = useServers(2, { REDIS_URL, EVENT_POLL_MS: "60000" });
+const rt = useRealtime([s1, s2]);
 
 /** Long enough for anything wrongly addressed to arrive, through Redis, if it were coming. */
 const QUIET_MS = 600;
@@ -628,11 +617,14 @@ describe("lifecycle", () => {
           transport === "WS"
             ? rt.wsAlone(s1, a.token, doc, vars)
             : { sub: rt.sse(s1, a.token, doc, vars), disconnect: async () => {} };
-        await waitUntil(`${name} over ${transport} to go live`, () => hub.size > before);
+        await waitUntil(() => hub.size > before, { what: `${name} over ${transport} to go live` });
         opened.sub.unsubscribe();
         await opened.disconnect();
         try {
-          await waitUntil(`${name} over ${transport} to be released`, () => hub.size <= before, 3_000);
+          await waitUntil(() => hub.size <= before, {
+            what: `${name} over ${transport} to be released`,
+            timeoutMs: 3_000,
+          });
         } catch {
           leaked.push(`${name} over ${transport}`);
         }

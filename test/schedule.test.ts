@@ -1,7 +1,7 @@
 // Scheduled sends: notifications and messages with scheduledAt fire at their time through durable
 // jobs (absent before), cancelScheduled before the time means never, after it CONFLICT; the checks
 // of sendMessage run again when a message fires.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   CancelScheduledDocument,
   ChatForScheduleDocument,
@@ -13,12 +13,13 @@ import {
 } from "./gql/graphql.ts";
 import { createGroup } from "./helpers/actions.ts";
 import type { Client } from "./helpers/client.ts";
-import { closeSql, sql } from "./helpers/pgt-sql.ts";
-import { waitUntil } from "./helpers/rt-realtime.ts";
-import { signUp, startServer, TEST_API_KEY, type TestServer, type TestUser } from "./helpers/server.ts";
+import { signUp, TEST_API_KEY, type TestUser, useServer } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 const WAIT = 30_000;
-let server: TestServer;
+const server = useServer({ JOB_POLL_SECONDS: "0.5", JOB_RETRY_DELAY_SECONDS: "1" });
+const sql = useSql();
 let system: Client;
 let alice: TestUser;
 let bob: TestUser;
@@ -26,15 +27,9 @@ let bob: TestUser;
 const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
 
 beforeAll(async () => {
-  server = await startServer({ JOB_POLL_SECONDS: "0.5", JOB_RETRY_DELAY_SECONDS: "1" });
   system = server.client.as({ apiKey: TEST_API_KEY });
   alice = await signUp(server, "sca");
   bob = await signUp(server, "scb");
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await closeSql();
 });
 
 const titlesOf = async (user: TestUser) =>
@@ -43,16 +38,14 @@ const titlesOf = async (user: TestUser) =>
 /** Waits until the fire job of a scheduled thing (found by the id in its data) has completed. */
 const fireJobDone = (queue: string, key: string, id: string) =>
   waitUntil(
-    `${queue} job for ${id} to complete`,
     async () =>
       (
-        await sql(`SELECT 1 FROM pgboss.job WHERE name = $1 AND data->>$2 = $3 AND state = 'completed'`, [
-          queue,
-          key,
-          id,
-        ])
+        await sql.query(
+          `SELECT 1 FROM pgboss.job WHERE name = $1 AND data->>$2 = $3 AND state = 'completed'`,
+          [queue, key, id],
+        )
       ).length === 1,
-    WAIT,
+    { what: `${queue} job for ${id} to complete`, timeoutMs: WAIT },
   );
 describe("scheduled notifications", () => {
   it("stay invisible until scheduledAt, then arrive (DELIVERED, deliveredAt, event)", async () => {
@@ -70,12 +63,13 @@ describe("scheduled notifications", () => {
     });
     expect(await titlesOf(bob)).not.toContain("Later");
     const created = () =>
-      sql(`SELECT 1 FROM "Event" WHERE type = 'notification.created' AND payload->>'notificationId' = $1`, [
-        n.id,
-      ]);
+      sql.query(
+        `SELECT 1 FROM "Event" WHERE type = 'notification.created' AND payload->>'notificationId' = $1`,
+        [n.id],
+      );
     expect(await created()).toHaveLength(0);
-    await waitUntil("fired", async () => (await titlesOf(bob)).includes("Later"), WAIT);
-    const [row] = await sql<{ status: string; deliveredAt: Date }>(
+    await waitUntil(async () => (await titlesOf(bob)).includes("Later"), { what: "fired", timeoutMs: WAIT });
+    const [row] = await sql.query<{ status: string; deliveredAt: Date }>(
       `SELECT status::text, "deliveredAt" FROM "Notification" WHERE id = $1::uuid`,
       [n.id],
     );
@@ -99,7 +93,7 @@ describe("scheduled notifications", () => {
     // The job runs at its time and finds it CANCELLED.
     await fireJobDone("notification.fire", "notificationId", n.id);
     expect(await titlesOf(bob)).not.toContain("Never");
-    const [row] = await sql<{ status: string }>(
+    const [row] = await sql.query<{ status: string }>(
       `SELECT status::text FROM "Notification" WHERE id = $1::uuid`,
       [n.id],
     );
@@ -117,19 +111,17 @@ describe("scheduled messages", () => {
     expect(s).toMatchObject({ state: "PENDING", message: null, content: "Good morning!" });
     expect((await bob.client.ok(ChatForScheduleDocument, { with: alice.id })).chat.totalCount).toBe(0);
     await waitUntil(
-      "message arrived",
       async () => (await bob.client.ok(ChatForScheduleDocument, { with: alice.id })).chat.totalCount === 1,
-      WAIT,
+      { what: "message arrived", timeoutMs: WAIT },
     );
     const chat = await bob.client.ok(ChatForScheduleDocument, { with: alice.id });
     expect(chat.chat.nodes[0]?.content).toBe("Good morning!");
     await waitUntil(
-      "FIRED",
       async () => {
         const list = await alice.client.ok(ScheduledMessagesDocument, {});
         return list.scheduledMessages.nodes.find((m) => m.id === s.id)?.message != null;
       },
-      WAIT,
+      { what: "FIRED", timeoutMs: WAIT },
     );
     const list = await alice.client.ok(ScheduledMessagesDocument, {});
     const fired = list.scheduledMessages.nodes.find((m) => m.id === s.id);
@@ -199,15 +191,14 @@ describe("scheduled messages", () => {
     });
     await alice.client.ok(RemoveMemberForSetupDocument, { conversationId: group, userId: dave.id });
     await waitUntil(
-      "FAILED",
       async () =>
         (await dave.client.ok(ScheduledMessagesDocument, {})).scheduledMessages.nodes[0]?.state === "FAILED",
-      WAIT,
+      { what: "FAILED", timeoutMs: WAIT },
     );
     const [failed] = (await dave.client.ok(ScheduledMessagesDocument, {})).scheduledMessages.nodes;
     expect(failed).toMatchObject({ id: s.id, message: null });
     expect(failed?.lastError).toContain("not found");
-    const sent = await sql(`SELECT 1 FROM "Message" WHERE "senderId" = $1::uuid`, [dave.id]);
+    const sent = await sql.query(`SELECT 1 FROM "Message" WHERE "senderId" = $1::uuid`, [dave.id]);
     expect(sent).toHaveLength(0);
   });
 

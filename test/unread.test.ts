@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   AddMembersDocument,
   ConversationForUnreadDocument,
@@ -12,19 +12,11 @@ import {
   UnreadDocument,
 } from "./gql/graphql.ts";
 import { createGroup, send } from "./helpers/actions.ts";
-import { signUp, startServer, type TestServer, type TestUser } from "./helpers/server.ts";
-import { openSql, type Sql } from "./helpers/sql.ts";
+import { signUp, type TestUser, useServer } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
 
-let server: TestServer;
-let sql: Sql;
-beforeAll(async () => {
-  server = await startServer();
-  sql = openSql();
-});
-afterAll(async () => {
-  await sql?.close();
-  await server?.stop();
-});
+const server = useServer();
+const sql = useSql();
 
 const unread = async (user: TestUser) => (await user.client.ok(UnreadDocument)).unread;
 

@@ -12,9 +12,8 @@ import { send } from "./helpers/actions.ts";
 import type { Client } from "./helpers/client.ts";
 import { listenLocal } from "./helpers/listen.ts";
 import { type ReceivedRequest, type Receiver, startReceiver } from "./helpers/receiver.ts";
-import { waitUntil } from "./helpers/rt-realtime.ts";
-import { signUp, startServer, TEST_API_KEY, type TestServer, type TestUser } from "./helpers/server.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
+import { signUp, TEST_API_KEY, type TestUser, useScratchDatabase, useServers } from "./helpers/server.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 const ENV = {
   JOB_POLL_SECONDS: "0.5",
@@ -27,9 +26,8 @@ const WAIT = 30_000;
 
 type Body = { id: string; type: string; data: { messageId?: string; conversationId?: string } };
 
-let scratch: ScratchDatabase;
-let one: TestServer;
-let two: TestServer;
+const scratch = useScratchDatabase("webhooks_retries");
+const [one, two] = useServers(2, () => ({ DATABASE_URL: scratch.url, ...ENV }));
 let admin: Client;
 let alice: TestUser;
 let bob: TestUser;
@@ -49,9 +47,6 @@ async function deliveries(id: string) {
 }
 
 beforeAll(async () => {
-  scratch = await createScratchDatabase("webhooks_retries");
-  one = await startServer({ DATABASE_URL: scratch.url, ...ENV });
-  two = await startServer({ DATABASE_URL: scratch.url, ...ENV });
   admin = one.client.as({ apiKey: TEST_API_KEY });
   alice = await signUp(one, "whr");
   bob = await signUp(one, "whr");
@@ -59,9 +54,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(receivers.map((r) => r.close()));
-  await one?.stop();
-  await two?.stop();
-  await scratch?.drop();
 });
 
 describe("webhook retries", () => {
@@ -70,16 +62,14 @@ describe("webhook retries", () => {
     receivers.push(rcv);
     const endpoint = await endpointFor(rcv.url);
     const message = await send(alice, { to: bob.username, content: "third time lucky" });
-    await waitUntil(
-      "the successful attempt",
-      () => about(rcv, message.id).some((r) => r.status === 200),
-      WAIT,
-    );
-    await waitUntil(
-      "SENT in the log",
-      async () => (await deliveries(endpoint.id)).nodes[0]?.state === "SENT",
-      WAIT,
-    );
+    await waitUntil(() => about(rcv, message.id).some((r) => r.status === 200), {
+      what: "the successful attempt",
+      timeoutMs: WAIT,
+    });
+    await waitUntil(async () => (await deliveries(endpoint.id)).nodes[0]?.state === "SENT", {
+      what: "SENT in the log",
+      timeoutMs: WAIT,
+    });
 
     expect(about(rcv, message.id).map((r) => r.status)).toEqual([503, 503, 200]);
     // Every attempt carries the same webhook-id, so a receiver can drop repeats.
@@ -95,11 +85,10 @@ describe("webhook retries", () => {
     receivers.push(rcv);
     const endpoint = await endpointFor(rcv.url);
     const message = await send(alice, { to: bob.username, content: "never arrives" });
-    await waitUntil(
-      "DEAD in the log",
-      async () => (await deliveries(endpoint.id)).nodes[0]?.state === "DEAD",
-      WAIT,
-    );
+    await waitUntil(async () => (await deliveries(endpoint.id)).nodes[0]?.state === "DEAD", {
+      what: "DEAD in the log",
+      timeoutMs: WAIT,
+    });
 
     const [dead] = (await deliveries(endpoint.id)).nodes;
     expect(dead).toMatchObject({ state: "DEAD", attempts: 3, responseStatus: 500, deliveredAt: null });
@@ -115,11 +104,10 @@ describe("webhook retries", () => {
     try {
       const endpoint = await endpointFor(`http://127.0.0.1:${port}/hook`);
       await send(alice, { to: bob.username, content: "into the void" });
-      await waitUntil(
-        "a timed-out attempt in the log",
-        async () => ((await deliveries(endpoint.id)).nodes[0]?.attempts ?? 0) >= 1,
-        WAIT,
-      );
+      await waitUntil(async () => ((await deliveries(endpoint.id)).nodes[0]?.attempts ?? 0) >= 1, {
+        what: "a timed-out attempt in the log",
+        timeoutMs: WAIT,
+      });
       const [attempt] = (await deliveries(endpoint.id)).nodes;
       expect(["RETRYING", "DEAD"]).toContain(attempt?.state);
       expect(attempt?.lastError).toBe("No answer within 500 ms");
@@ -147,11 +135,10 @@ describe("two instances", () => {
     const messages = await Promise.all(sends);
     const ids = new Set(messages.map((m) => m.id));
     const mine = (r: Receiver) => r.requests.filter((q) => ids.has(bodyOf(q).data.messageId ?? ""));
-    await waitUntil(
-      "every message at both endpoints",
-      () => mine(r1).length >= 30 && mine(r2).length >= 30,
-      WAIT,
-    );
+    await waitUntil(() => mine(r1).length >= 30 && mine(r2).length >= 30, {
+      what: "every message at both endpoints",
+      timeoutMs: WAIT,
+    });
 
     for (const [rcv, endpoint] of [
       [r1, e1],

@@ -22,9 +22,8 @@ import {
 import { send } from "./helpers/actions.ts";
 import type { Client } from "./helpers/client.ts";
 import { type ReceivedRequest, type Receiver, startReceiver } from "./helpers/receiver.ts";
-import { waitUntil } from "./helpers/rt-realtime.ts";
-import { signUp, startServer, TEST_API_KEY, type TestServer, type TestUser } from "./helpers/server.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
+import { signUp, TEST_API_KEY, type TestUser, useScratchDatabase, useServer } from "./helpers/server.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 const FAST = { JOB_POLL_SECONDS: "0.5", JOB_RETRY_DELAY_SECONDS: "1", EVENT_POLL_MS: "200" };
 const WAIT = 30_000;
@@ -43,8 +42,8 @@ type Body = {
   };
 };
 
-let scratch: ScratchDatabase;
-let server: TestServer;
+const scratch = useScratchDatabase("webhooks_test");
+const server = useServer(() => ({ DATABASE_URL: scratch.url, ...FAST }));
 let admin: Client;
 let alice: TestUser;
 let bob: TestUser;
@@ -72,8 +71,6 @@ async function deliveries(id: string, state?: "QUEUED" | "SENT" | "FAILED" | "RE
 }
 
 beforeAll(async () => {
-  scratch = await createScratchDatabase("webhooks_test");
-  server = await startServer({ DATABASE_URL: scratch.url, ...FAST });
   admin = server.client.as({ apiKey: TEST_API_KEY });
   alice = await signUp(server, "wha");
   bob = await signUp(server, "whb");
@@ -81,8 +78,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(receivers.map((r) => r.close()));
-  await server?.stop();
-  await scratch?.drop();
 });
 
 describe("webhook administration", () => {
@@ -189,7 +184,7 @@ describe("webhook deliveries", () => {
     const rcv = await receiver();
     const { endpoint, secret } = await createEndpoint(rcv.url, ["message.created"]);
     const message = await send(alice, { to: bob.username, content: "hello webhook" });
-    await waitUntil("the webhook", () => about(rcv, message.id).length === 1, WAIT);
+    await waitUntil(() => about(rcv, message.id).length === 1, { what: "the webhook", timeoutMs: WAIT });
 
     const request = about(rcv, message.id)[0] as ReceivedRequest;
     const headers = headersOf(request);
@@ -251,11 +246,10 @@ describe("webhook deliveries", () => {
     const message = await send(alice, { to: bob.username, content: "original" });
     await alice.client.ok(EditMessageDocument, { id: message.id, content: "edited" });
     await alice.client.ok(DeleteMessageDocument, { id: message.id });
-    await waitUntil(
-      "the endpoints' events",
-      () => about(edits, message.id).length === 2 && about(created, message.id).length === 1,
-      WAIT,
-    );
+    await waitUntil(() => about(edits, message.id).length === 2 && about(created, message.id).length === 1, {
+      what: "the endpoints' events",
+      timeoutMs: WAIT,
+    });
 
     expect(
       about(edits, message.id)
@@ -290,11 +284,10 @@ describe("webhook deliveries", () => {
     const find = (type: string, key: "notificationId" | "broadcastId", id: string) =>
       rcv.requests.find((r) => bodyOf(r).type === type && bodyOf(r).data[key] === id);
     await waitUntil(
-      "the notification and broadcast webhooks",
       () =>
         find("notification.created", "notificationId", sendNotification.id) !== undefined &&
         find("broadcast.completed", "broadcastId", broadcast.id) !== undefined,
-      WAIT,
+      { what: "the notification and broadcast webhooks", timeoutMs: WAIT },
     );
     expect(
       bodyOf(find("notification.created", "notificationId", sendNotification.id) as ReceivedRequest).data,
@@ -323,8 +316,11 @@ describe("webhook deliveries", () => {
       sent.push(await send(alice, { to: bob.username, content }));
     const [first, second, third] = sent as [(typeof sent)[0], (typeof sent)[0], (typeof sent)[0]];
     await alice.client.ok(EditMessageDocument, { id: third.id, content: "three!" });
-    await waitUntil("the first deliveries", () => rcv.requests.length === 4, WAIT);
-    await waitUntil("the log", async () => (await deliveries(endpoint.id, "SENT")).totalCount === 4, WAIT);
+    await waitUntil(() => rcv.requests.length === 4, { what: "the first deliveries", timeoutMs: WAIT });
+    await waitUntil(async () => (await deliveries(endpoint.id, "SENT")).totalCount === 4, {
+      what: "the log",
+      timeoutMs: WAIT,
+    });
 
     const log = await deliveries(endpoint.id);
     const cursorOf = (messageId: string, type = "message.created") => {
@@ -343,7 +339,7 @@ describe("webhook deliveries", () => {
       after: cursorOf(first.id),
     });
     expect(replayed.replayWebhookEvents).toBe(3);
-    await waitUntil("the replay", () => rcv.requests.length === 7, WAIT);
+    await waitUntil(() => rcv.requests.length === 7, { what: "the replay", timeoutMs: WAIT });
     const again = rcv.requests.slice(4).map((r) => `${bodyOf(r).type}:${bodyOf(r).data.messageId}`);
     expect(again.sort()).toEqual(
       [`message.created:${second.id}`, `message.created:${third.id}`, `message.edited:${third.id}`].sort(),
@@ -367,13 +363,12 @@ describe("webhook deliveries", () => {
       types: ["message.deleted"],
     });
     expect(none.replayWebhookEvents).toBe(0);
-    await waitUntil("the second replay", () => rcv.requests.length === 8, WAIT);
+    await waitUntil(() => rcv.requests.length === 8, { what: "the second replay", timeoutMs: WAIT });
 
-    await waitUntil(
-      "the replays in the log",
-      async () => (await deliveries(endpoint.id, "SENT")).totalCount === 8,
-      WAIT,
-    );
+    await waitUntil(async () => (await deliveries(endpoint.id, "SENT")).totalCount === 8, {
+      what: "the replays in the log",
+      timeoutMs: WAIT,
+    });
     const replays = (await deliveries(endpoint.id)).nodes.filter((d) => d.replay);
     expect(replays).toHaveLength(4);
     expect(replays.every((d) => d.state === "SENT" && d.attempts === 1)).toBe(true);
