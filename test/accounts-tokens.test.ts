@@ -1,7 +1,7 @@
 // Tokens that can end: logOut (this token, or everywhere), changePassword, revokeUserTokens (API key);
 // roles read from the database, not trusted from the token; live sockets of a revoked token close
 // with 4403 and its SSE subscriptions end, on every instance.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   AccountsBroadcastDocument,
   AccountsChangePasswordDocument,
@@ -13,23 +13,13 @@ import {
 } from "./gql/graphql.ts";
 import { send } from "./helpers/actions.ts";
 import type { Client } from "./helpers/client.ts";
-import { waitUntil } from "./helpers/processes.ts";
-import { signUp, startServer, TEST_API_KEY, type TestServer, type TestUser } from "./helpers/server.ts";
-import { openSql, type Sql } from "./helpers/sql.ts";
+import { signUp, TEST_API_KEY, type TestUser, useServers } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
 import { subscribeSse, subscribeWs, wsClient } from "./helpers/subscriptions.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
-let s1: TestServer;
-let s2: TestServer;
-let sql: Sql;
-
-beforeAll(async () => {
-  [s1, s2] = await Promise.all([startServer(), startServer()]);
-  sql = openSql();
-});
-afterAll(async () => {
-  await sql?.close();
-  await Promise.all([s1?.stop(), s2?.stop()]);
-});
+const [s1, s2] = useServers(2);
+const sql = useSql();
 
 /** A second token of the same user, from another logIn. */
 async function anotherToken(user: TestUser, password = "password123") {
@@ -45,7 +35,7 @@ const meCode = async (client: Client) =>
  * the instance that made it knows at once.
  */
 const untilRefused = (client: Client, what: string) =>
-  waitUntil(async () => (await meCode(client)) === "UNAUTHENTICATED", what, { timeoutMs: 10_000 });
+  waitUntil(async () => (await meCode(client)) === "UNAUTHENTICATED", { what, timeoutMs: 10_000 });
 
 describe("logOut", () => {
   it("without everywhere ends this token only, on every instance", async () => {
@@ -133,7 +123,10 @@ describe("roles come from the database", () => {
     expect(await codeOf()).toBe("FORBIDDEN");
     await sql.query(`UPDATE "User" SET role = 'ADMIN' WHERE id = $1::uuid`, [chief.id]);
     // Changed outside the API: no event tells the instances, so the short session cache runs out.
-    await waitUntil(async () => (await codeOf()) === "ok", "the promotion to be seen", { timeoutMs: 10_000 });
+    await waitUntil(async () => (await codeOf()) === "ok", {
+      what: "the promotion to be seen",
+      timeoutMs: 10_000,
+    });
     // The same token, signed while the user was a USER, now broadcasts; and after the demotion it
     // may not, although a token signed while ADMIN says "role": "ADMIN".
     const adminToken = await anotherToken(chief);
@@ -141,7 +134,8 @@ describe("roles come from the database", () => {
     const asAdminToken = async () =>
       (await s2.client.as({ token: adminToken }).raw(AccountsBroadcastDocument, { input })).errors?.[0]
         ?.extensions?.code ?? "ok";
-    await waitUntil(async () => (await asAdminToken()) === "FORBIDDEN", "the demotion to be seen", {
+    await waitUntil(async () => (await asAdminToken()) === "FORBIDDEN", {
+      what: "the demotion to be seen",
       timeoutMs: 10_000,
     });
   });
@@ -165,7 +159,7 @@ describe("live connections of a revoked token", () => {
 
     await s1.client.as({ apiKey: TEST_API_KEY }).ok(AccountsRevokeUserTokensDocument, { userId: user.id });
 
-    await waitUntil(async () => closes.length === 2, "both sockets to close", { timeoutMs: 10_000 });
+    await waitUntil(async () => closes.length === 2, { what: "both sockets to close", timeoutMs: 10_000 });
     expect(closes).toEqual([4403, 4403]);
     for (const sub of [...ws, ...sse]) await sub.waitForEnd(10_000);
     for (const sub of sse) {

@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { LogInDocument, MeDocument, SignUpDocument, UpsertUserDocument } from "./gql/graphql.ts";
-import { signUp, startServer, TEST_API_KEY, type TestServer, uniqueName } from "./helpers/server.ts";
+import { signUp, TEST_API_KEY, uniqueName, useServer } from "./helpers/server.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(() => server?.stop());
+const server = useServer();
 
 describe("signUp / logIn / me", () => {
   it("signs up, logs in and answers me with the same user", async () => {

@@ -22,26 +22,26 @@ import {
   isNonNullType,
   isObjectType,
 } from "graphql";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   AddMembersDocument,
   ConversationMessagesDocument,
   DeleteMessageDocument,
   LeaveConversationDocument,
   MarkReadDocument,
-  Nt_ScheduleMessageDocument,
   RemoveMemberDocument,
   ReplyToMessageDocument,
-  Rt_SetTypingDocument,
-  Rt_SignalDocument,
+  ScheduleMessageDocument,
   SetMemberRoleDocument,
+  SetTypingDocument,
+  SignalDocument,
 } from "./gql/graphql.ts";
 import { createGroup, send } from "./helpers/actions.ts";
-import { waitUntil } from "./helpers/processes.ts";
 import { initRaw, openRaw, type RawSocket } from "./helpers/raw-ws.ts";
 import { sampleValue } from "./helpers/schema-values.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
-import { openSql, type Sql } from "./helpers/sql.ts";
+import { signUp, type TestUser, uniqueName, useServer } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 const schema = buildSchema(readFileSync(new URL("../schema.graphql", import.meta.url), "utf8"));
 
@@ -55,8 +55,19 @@ type Actor = {
   scheduledId: string;
 };
 
-let server: TestServer;
-let sql: Sql;
+const server = useServer({
+  // The matrix sends many operations from one user quickly: its limits are raised.
+  RATE_LIMIT_SEND_PER_SECOND: "10000",
+  RATE_LIMIT_SEND_BURST: "100000",
+  RATE_LIMIT_TYPING_PER_SECOND: "10000",
+  RATE_LIMIT_SIGNAL_PER_SECOND: "10000",
+  RATE_LIMIT_AUTH_PER_IP_PER_MINUTE: "100000",
+  RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME: "100000",
+  RATE_LIMIT_WS_CONNECTIONS_PER_MINUTE: "100000",
+  JOB_POLL_SECONDS: "0.5",
+  JOB_RETRY_DELAY_SECONDS: "1",
+});
+const sql = useSql();
 let a: TestUser;
 let b: TestUser;
 const g = { id: "", title: "", messages: [] as Msg[] };
@@ -83,19 +94,6 @@ const markRead = (who: TestUser, vars: { messageId?: string; conversationId?: st
   who.client.ok(MarkReadDocument, vars);
 
 beforeAll(async () => {
-  server = await startServer({
-    // The matrix sends many operations from one user quickly: its limits are raised.
-    RATE_LIMIT_SEND_PER_SECOND: "10000",
-    RATE_LIMIT_SEND_BURST: "100000",
-    RATE_LIMIT_TYPING_PER_SECOND: "10000",
-    RATE_LIMIT_SIGNAL_PER_SECOND: "10000",
-    RATE_LIMIT_AUTH_PER_IP_PER_MINUTE: "100000",
-    RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME: "100000",
-    RATE_LIMIT_WS_CONNECTIONS_PER_MINUTE: "100000",
-    JOB_POLL_SECONDS: "0.5",
-    JOB_RETRY_DELAY_SECONDS: "1",
-  });
-  sql = openSql();
   a = await signUp(server, "fm_a");
   b = await signUp(server, "fm_b");
   for (const [key, label] of [
@@ -126,7 +124,7 @@ beforeAll(async () => {
     await say(actor.user, { clientMessageId: k2, parentId: fromB.id });
     await markRead(actor.user, { messageId: fromB.id });
     const content = uniqueName("secret");
-    const { scheduleMessage } = await actor.user.client.ok(Nt_ScheduleMessageDocument, {
+    const { scheduleMessage } = await actor.user.client.ok(ScheduleMessageDocument, {
       conversationId: g.id,
       content,
       clientMessageId: k3,
@@ -147,8 +145,7 @@ beforeAll(async () => {
           [[removed.scheduledId, left.scheduledId, demoted.scheduledId]],
         )
       ).length === 3,
-    "the three scheduled messages to fire",
-    { timeoutMs: 30_000, everyMs: 100 },
+    { what: "the three scheduled messages to fire", timeoutMs: 30_000, everyMs: 100 },
   );
   const fired = await sql.query<{ id: string; content: string; senderId: string }>(
     `SELECT m.id::text AS id, m.content, m."senderId"::text AS "senderId"
@@ -177,11 +174,6 @@ beforeAll(async () => {
   await markRead(a, { conversationId: g.id });
   await markRead(demoted.user, { conversationId: g.id });
 }, 60_000);
-
-afterAll(async () => {
-  await sql?.close();
-  await server?.stop();
-});
 
 async function roleOf(user: TestUser) {
   const [row] = await sql.query<{ role: string; active: boolean }>(
@@ -504,14 +496,14 @@ for (const key of ["removed", "left"] as const) {
       expect(named.length).toBeGreaterThan(ids.length);
       await waitUntil(
         () => named.every((s) => s.socket.frames.some((f) => f.type === "error" || f.type === "complete")),
-        "every subscription naming G or its messages to end",
+        { what: "every subscription naming G or its messages to end" },
       );
       // A and B talk, reply, type, signal and read in G; then A writes to the actor directly.
       const top = await say(a);
       await say(b, { parentId: top.id });
       await markRead(b, { messageId: top.id });
-      await a.client.ok(Rt_SetTypingDocument, { conversationId: g.id, typing: true });
-      await a.client.ok(Rt_SignalDocument, { conversationId: g.id, type: "cursor", payload: { x: 1 } });
+      await a.client.ok(SetTypingDocument, { conversationId: g.id, typing: true });
+      await a.client.ok(SignalDocument, { conversationId: g.id, type: "cursor", payload: { x: 1 } });
       const untargeted = sockets.filter((s) => s.field === "messageEvents" && s.id === "");
       expect(untargeted).toHaveLength(1);
       await waitUntil(
@@ -519,8 +511,7 @@ for (const key of ["removed", "left"] as const) {
           await send(a, { to: user.username, content: "sentinel for a former member" });
           return untargeted.every((s) => s.socket.frames.some((f) => f.type === "next"));
         },
-        "the actor's own message stream to see a sentinel",
-        { timeoutMs: 10_000, everyMs: 200 },
+        { what: "the actor's own message stream to see a sentinel", timeoutMs: 10_000, everyMs: 200 },
       );
       const secrets = [...othersSecrets(actor()), ...ownMessages(actor())];
       const leaks = sockets.flatMap(({ field, id, socket }) => {

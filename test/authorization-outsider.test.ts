@@ -16,18 +16,19 @@ import {
   isNonNullType,
   isObjectType,
 } from "graphql";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createGroup, send } from "./helpers/actions.ts";
-import { waitUntil } from "./helpers/processes.ts";
 import { initRaw, openRaw, type RawSocket } from "./helpers/raw-ws.ts";
 import { sampleValue } from "./helpers/schema-values.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
-import { openSql, type Sql } from "./helpers/sql.ts";
+import { signUp, type TestUser, uniqueName, useServer } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 const schema = buildSchema(readFileSync(new URL("../schema.graphql", import.meta.url), "utf8"));
 
-let server: TestServer;
-let sql: Sql;
+// The matrix sends many operations from one user quickly: only the send limit is raised.
+const server = useServer({ RATE_LIMIT_SEND_PER_SECOND: "1000" });
+const sql = useSql();
 let a: TestUser;
 let b: TestUser;
 let c: TestUser;
@@ -35,9 +36,6 @@ const w = { groupId: "", directId: "", title: "", messageIds: [] as string[], co
 let notificationIds: string[] = [];
 
 beforeAll(async () => {
-  // The matrix sends many operations from one user quickly: only the send limit is raised.
-  server = await startServer({ RATE_LIMIT_SEND_PER_SECOND: "1000" });
-  sql = openSql();
   a = await signUp(server, "out_a");
   b = await signUp(server, "out_b");
   c = await signUp(server, "out_c");
@@ -67,10 +65,6 @@ beforeAll(async () => {
   ).map((r) => r.id);
   // C's own direct chat with A: C may see that, and only that.
   await send(c, { to: a.username, content: "c says hi" });
-});
-afterAll(async () => {
-  await sql?.close();
-  await server?.stop();
 });
 
 /** The foreign ids C tries, each in every id argument. */
@@ -198,7 +192,7 @@ describe("an outsider with A and B's ids, every operation of the schema", () => 
     expect(targeted.length).toBeGreaterThan(0);
     await waitUntil(
       () => targeted.every((s) => s.socket.frames.some((f) => f.type === "error" || f.type === "complete")),
-      "every subscription naming their conversations to end",
+      { what: "every subscription naming their conversations to end" },
     );
     // A and B talk, type and signal; then A writes to C. C's own streams see that last message, so
     // anything of A and B's that could reach C has had its chance to arrive before it.
@@ -218,8 +212,7 @@ describe("an outsider with A and B's ids, every operation of the schema", () => 
         await send(a, { to: c.username, content: "sentinel for c" });
         return untargeted.every((s) => s.socket.frames.some((f) => f.type === "next"));
       },
-      "C's own message stream to see a sentinel",
-      { timeoutMs: 10_000, everyMs: 200 },
+      { what: "C's own message stream to see a sentinel", timeoutMs: 10_000, everyMs: 200 },
     );
     const leaks = sockets.flatMap(({ field, id, socket }) => {
       const text = JSON.stringify(socket.frames);

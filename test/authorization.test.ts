@@ -14,38 +14,38 @@ import {
   isLeafType,
   isNonNullType,
 } from "graphql";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
-  PgT_AzAddMembersDocument,
-  PgT_AzChatDocument,
-  PgT_AzConversationDocument,
-  PgT_AzConversationMessagesDocument,
-  PgT_AzConversationsDocument,
-  PgT_AzDeleteDocument,
-  PgT_AzEditDocument,
-  PgT_AzLeaveDocument,
-  PgT_AzMarkReadDocument,
-  PgT_AzMessageDocument,
-  PgT_AzReadByDocument,
-  PgT_AzRemoveMemberDocument,
-  PgT_AzRepliesDocument,
-  PgT_AzReplyDocument,
-  PgT_AzSendDocument,
-  PgT_AzSetRoleDocument,
-  PgT_AzUnreadDocument,
-  PgT_CreateGroupDocument,
-  PgT_EditDocument,
-  PgT_MarkReadDocument,
-  PgT_ReplyDocument,
-  PgT_SendDocument,
+  AddMembersForAuthorizationDocument,
+  ChatForAuthorizationDocument,
+  ConversationForAuthorizationDocument,
+  ConversationMessagesForAuthorizationDocument,
+  ConversationsForAuthorizationDocument,
+  CreateGroupForSetupDocument,
+  DeleteMessageForAuthorizationDocument,
+  EditMessageForAuthorizationDocument,
+  EditMessageForSetupDocument,
+  LeaveConversationDocument,
+  MarkReadForAuthorizationDocument,
+  MarkReadForSetupDocument,
+  MessageForAuthorizationDocument,
+  ReadByForAuthorizationDocument,
+  RemoveMemberForAuthorizationDocument,
+  RepliesForAuthorizationDocument,
+  ReplyToMessageForAuthorizationDocument,
+  ReplyToMessageForSetupDocument,
+  SendMessageForAuthorizationDocument,
+  SendMessageForSetupDocument,
+  SetMemberRoleForAuthorizationDocument,
   type TypedDocumentString,
+  UnreadDocument,
 } from "./gql/graphql.ts";
-import { rawRequest } from "./helpers/pgt-raw.ts";
-import { closeSql, sql } from "./helpers/pgt-sql.ts";
 import { sampleValue } from "./helpers/schema-values.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
+import { signUp, type TestUser, uniqueName, useServer } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
 
-let server: TestServer;
+const server = useServer();
+const sql = useSql();
 let a: TestUser;
 let b: TestUser;
 let c: TestUser;
@@ -68,7 +68,6 @@ const w = {
 const secret = () => uniqueName("secret");
 
 beforeAll(async () => {
-  server = await startServer();
   a = await signUp(server, "az_a");
   b = await signUp(server, "az_b");
   c = await signUp(server, "az_c");
@@ -76,17 +75,17 @@ beforeAll(async () => {
   const say = async (who: TestUser, vars: { to?: string; conversationId?: string }) => {
     const content = secret();
     w.contents.push(content);
-    const { sendMessage } = await who.client.ok(PgT_SendDocument, { ...vars, content });
+    const { sendMessage } = await who.client.ok(SendMessageForSetupDocument, { ...vars, content });
     return sendMessage;
   };
   const reply = async (who: TestUser, parentId: string) => {
     const content = secret();
     w.contents.push(content);
-    return (await who.client.ok(PgT_ReplyDocument, { parentId, content })).replyToMessage;
+    return (await who.client.ok(ReplyToMessageForSetupDocument, { parentId, content })).replyToMessage;
   };
 
   w.groupTitle = uniqueName("Secret Group");
-  const { createGroup } = await a.client.ok(PgT_CreateGroupDocument, {
+  const { createGroup } = await a.client.ok(CreateGroupForSetupDocument, {
     title: w.groupTitle,
     memberIds: [b.id],
   });
@@ -94,7 +93,7 @@ beforeAll(async () => {
   const g1 = await say(a, { conversationId: w.groupId });
   const edited = secret();
   w.contents.push(edited);
-  await a.client.ok(PgT_EditDocument, { id: g1.id, content: edited });
+  await a.client.ok(EditMessageForSetupDocument, { id: g1.id, content: edited });
   const g2 = await say(b, { conversationId: w.groupId });
   const g3 = await reply(b, g1.id);
 
@@ -105,17 +104,13 @@ beforeAll(async () => {
   w.messageIds = [g1.id, g2.id, g3.id, d1.id, d2.id, d3.id];
 
   // Read receipts, so readBy has something to leak.
-  await b.client.ok(PgT_MarkReadDocument, { conversationId: w.groupId });
-  await a.client.ok(PgT_MarkReadDocument, { conversationId: w.directId });
+  await b.client.ok(MarkReadForSetupDocument, { conversationId: w.groupId });
+  await a.client.ok(MarkReadForSetupDocument, { conversationId: w.directId });
 
   // C's own chat with A: C may see that, and only that.
-  const mine = await c.client.ok(PgT_SendDocument, { to: a.username, content: "from c to a" });
+  const mine = await c.client.ok(SendMessageForSetupDocument, { to: a.username, content: "from c to a" });
   w.cDirectId = mine.sendMessage.conversation.id;
   w.cMessageId = mine.sendMessage.id;
-});
-afterAll(async () => {
-  await closeSql();
-  await server?.stop();
 });
 
 /** Strings that must not reach C: A and B's ids, usernames, titles and message texts. */
@@ -136,7 +131,7 @@ function secrets(): string[] {
 /** Everything in the database about the conversations involved and about C. */
 async function snapshot() {
   const ids = [w.directId, w.groupId, w.cDirectId];
-  const [row] = await sql<{ snap: unknown }>(
+  const [row] = await sql.query<{ snap: unknown }>(
     `SELECT json_build_object(
        'counts', json_build_object(
          'conversations', (SELECT count(*) FROM "Conversation" WHERE id = ANY($1::uuid[])),
@@ -172,27 +167,36 @@ function attempts(): Attempt[] {
     ["group", w.groupId],
     ["direct", w.directId],
   ] as const) {
-    add(`conversation(${name})`, PgT_AzConversationDocument, { id });
-    add(`conversation(${name}).messages`, PgT_AzConversationMessagesDocument, { id });
-    add(`sendMessage(conversationId: ${name})`, PgT_AzSendDocument, {
+    add(`conversation(${name})`, ConversationForAuthorizationDocument, { id });
+    add(`conversation(${name}).messages`, ConversationMessagesForAuthorizationDocument, { id });
+    add(`sendMessage(conversationId: ${name})`, SendMessageForAuthorizationDocument, {
       conversationId: id,
       content: intrusion,
     });
-    add(`markRead(conversationId: ${name})`, PgT_AzMarkReadDocument, { conversationId: id });
-    add(`addMembers(${name}, [C])`, PgT_AzAddMembersDocument, { conversationId: id, memberIds: [c.id] });
-    add(`addMembers(${name}, [C by name])`, PgT_AzAddMembersDocument, {
+    add(`markRead(conversationId: ${name})`, MarkReadForAuthorizationDocument, { conversationId: id });
+    add(`addMembers(${name}, [C])`, AddMembersForAuthorizationDocument, {
+      conversationId: id,
+      memberIds: [c.id],
+    });
+    add(`addMembers(${name}, [C by name])`, AddMembersForAuthorizationDocument, {
       conversationId: id,
       memberIds: [c.username],
     });
-    add(`removeMember(${name}, B)`, PgT_AzRemoveMemberDocument, { conversationId: id, userId: b.id });
-    add(`removeMember(${name}, A)`, PgT_AzRemoveMemberDocument, { conversationId: id, userId: a.id });
-    add(`leaveConversation(${name})`, PgT_AzLeaveDocument, { conversationId: id });
-    add(`setMemberRole(${name}, C, OWNER)`, PgT_AzSetRoleDocument, {
+    add(`removeMember(${name}, B)`, RemoveMemberForAuthorizationDocument, {
+      conversationId: id,
+      userId: b.id,
+    });
+    add(`removeMember(${name}, A)`, RemoveMemberForAuthorizationDocument, {
+      conversationId: id,
+      userId: a.id,
+    });
+    add(`leaveConversation(${name})`, LeaveConversationDocument, { conversationId: id });
+    add(`setMemberRole(${name}, C, OWNER)`, SetMemberRoleForAuthorizationDocument, {
       conversationId: id,
       userId: c.id,
       role: "OWNER",
     });
-    add(`setMemberRole(${name}, B, ADMIN)`, PgT_AzSetRoleDocument, {
+    add(`setMemberRole(${name}, B, ADMIN)`, SetMemberRoleForAuthorizationDocument, {
       conversationId: id,
       userId: b.id,
       role: "ADMIN",
@@ -200,14 +204,14 @@ function attempts(): Attempt[] {
   }
   w.messageIds.forEach((id, i) => {
     const m = `message#${i}`;
-    add(`message(${m})`, PgT_AzMessageDocument, { id });
-    add(`message(${m}).replies`, PgT_AzRepliesDocument, { id });
-    add(`message(${m}).readBy`, PgT_AzReadByDocument, { id });
-    add(`replyToMessage(${m})`, PgT_AzReplyDocument, { parentId: id, content: intrusion });
-    add(`editMessage(${m})`, PgT_AzEditDocument, { id, content: intrusion });
-    add(`deleteMessage(${m})`, PgT_AzDeleteDocument, { id });
-    add(`markRead(messageId: ${m})`, PgT_AzMarkReadDocument, { messageId: id });
-    add(`markRead(messageId: ${m}, conversationId: C's)`, PgT_AzMarkReadDocument, {
+    add(`message(${m})`, MessageForAuthorizationDocument, { id });
+    add(`message(${m}).replies`, RepliesForAuthorizationDocument, { id });
+    add(`message(${m}).readBy`, ReadByForAuthorizationDocument, { id });
+    add(`replyToMessage(${m})`, ReplyToMessageForAuthorizationDocument, { parentId: id, content: intrusion });
+    add(`editMessage(${m})`, EditMessageForAuthorizationDocument, { id, content: intrusion });
+    add(`deleteMessage(${m})`, DeleteMessageForAuthorizationDocument, { id });
+    add(`markRead(messageId: ${m})`, MarkReadForAuthorizationDocument, { messageId: id });
+    add(`markRead(messageId: ${m}, conversationId: C's)`, MarkReadForAuthorizationDocument, {
       messageId: id,
       conversationId: w.cDirectId,
     });
@@ -238,9 +242,9 @@ describe("an outsider (C) and A/B's conversations", () => {
       sameAsUnknown: boolean;
     }[] = [];
     for (const { label, doc, vars } of list) {
-      const real = await rawRequest(server.url, c.token, doc, vars);
+      const real = await c.client.raw(String(doc), vars);
       const unknownVars = withUnknownIds(vars, knownIds);
-      const unknown = await rawRequest(server.url, c.token, doc, unknownVars);
+      const unknown = await c.client.raw(String(doc), unknownVars);
       const allowed = passedIn(vars);
       const leaked = secrets().filter((s) => !allowed.has(s) && real.text.includes(s));
       // Same answer as for ids that do not exist, once the ids themselves are normalized.
@@ -268,7 +272,7 @@ describe("an outsider (C) and A/B's conversations", () => {
 
   it("chat(with: A) for C shows only C's own chat with A", async () => {
     for (const withRef of [a.username, a.id]) {
-      const res = await rawRequest(server.url, c.token, PgT_AzChatDocument, { with: withRef });
+      const res = await c.client.raw(ChatForAuthorizationDocument, { with: withRef });
       expect(res.errors).toBeUndefined();
       const chat = res.data?.chat;
       expect(chat?.totalCount).toBe(1);
@@ -282,7 +286,7 @@ describe("an outsider (C) and A/B's conversations", () => {
 
   it("chat(with: B) for C, who never wrote to B, is an empty connection", async () => {
     for (const withRef of [b.username, b.id]) {
-      const res = await rawRequest(server.url, c.token, PgT_AzChatDocument, { with: withRef });
+      const res = await c.client.raw(ChatForAuthorizationDocument, { with: withRef });
       expect(res.errors).toBeUndefined();
       expect(res.data?.chat).toEqual({
         totalCount: 0,
@@ -294,7 +298,7 @@ describe("an outsider (C) and A/B's conversations", () => {
   });
 
   it("C's own conversation list holds only C's chat with A", async () => {
-    const res = await rawRequest(server.url, c.token, PgT_AzConversationsDocument, {});
+    const res = await c.client.raw(ConversationsForAuthorizationDocument, {});
     expect(res.errors).toBeUndefined();
     expect(res.data?.conversations.totalCount).toBe(1);
     expect(res.data?.conversations.nodes.map((n) => n.id)).toEqual([w.cDirectId]);
@@ -302,20 +306,20 @@ describe("an outsider (C) and A/B's conversations", () => {
     const leaked = secrets().filter((s) => s !== a.id && s !== a.username && res.text.includes(s));
     expect(leaked).toEqual([]);
     // C's unread total counts nothing of A and B's conversations (C has read all of its own chat).
-    const unread = await c.client.ok(PgT_AzUnreadDocument);
+    const unread = await c.client.ok(UnreadDocument);
     expect(unread.unread).toBe(0);
     // ...while B, who has not read A's direct message reply, has some: the counter is live.
-    expect((await b.client.ok(PgT_AzUnreadDocument)).unread).toBeGreaterThan(0);
+    expect((await b.client.ok(UnreadDocument)).unread).toBeGreaterThan(0);
   });
 
   it("members still see their conversations after C's attempts (nothing was changed for them)", async () => {
-    const { conversation } = await b.client.ok(PgT_AzConversationDocument, { id: w.groupId });
+    const { conversation } = await b.client.ok(ConversationForAuthorizationDocument, { id: w.groupId });
     expect(conversation?.title).toBe(w.groupTitle);
     expect(Object.fromEntries((conversation?.members ?? []).map((m) => [m.id, m.role]))).toEqual({
       [a.id]: "OWNER",
       [b.id]: "MEMBER",
     });
-    const { message } = await b.client.ok(PgT_AzMessageDocument, { id: w.messageIds[0] ?? "" });
+    const { message } = await b.client.ok(MessageForAuthorizationDocument, { id: w.messageIds[0] ?? "" });
     expect(message?.content).toBe(w.contents[1]); // the edited text
     expect(message?.revisions.map((r) => r.content)).toEqual([w.contents[0]]);
   });
@@ -347,7 +351,7 @@ function minimalOperation(kind: "query" | "mutation", field: GraphQLField<unknow
   const defs = args.map((arg) => `$${arg.name}: ${String(arg.type)}`).join(", ");
   const call = args.length ? `(${args.map((arg) => `${arg.name}: $${arg.name}`).join(", ")})` : "";
   const selection = isLeafType(getNamedType(field.type)) ? "" : " { __typename }";
-  const query = `${kind} PgT_AzAnon${defs ? `(${defs})` : ""} { ${field.name}${call}${selection} }`;
+  const query = `${kind} Anonymous${defs ? `(${defs})` : ""} { ${field.name}${call}${selection} }`;
   const variables = Object.fromEntries(args.map((arg) => [arg.name, sample(arg.type)]));
   return { query, variables };
 }
@@ -392,7 +396,7 @@ describe("without a token", () => {
     for (const { kind, field } of fields) {
       const { query, variables } = minimalOperation(kind, field);
       for (const token of [undefined, "garbage-token"]) {
-        const res = await rawRequest(server.url, token, query, variables);
+        const res = await server.client.as({ token }).raw(query, variables);
         const data = res.data
           ? Object.values(res.data as Record<string, unknown>).filter((v) => v !== null)
           : [];
@@ -411,17 +415,13 @@ describe("without a token", () => {
 
   it("signUp and logIn work without a token (the exceptions are real)", async () => {
     const username = uniqueName("az_pub");
-    const signUpRes = await rawRequest(
-      server.url,
-      undefined,
-      `mutation PgT_AzPubSignUp($u: String!) { signUp(username: $u, password: "password123", displayName: "P") { token } }`,
+    const signUpRes = await server.client.raw(
+      `mutation PublicSignUp($u: String!) { signUp(username: $u, password: "password123", displayName: "P") { token } }`,
       { u: username },
     );
     expect(signUpRes.errors).toBeUndefined();
-    const logInRes = await rawRequest(
-      server.url,
-      undefined,
-      `mutation PgT_AzPubLogIn($u: String!) { logIn(username: $u, password: "password123") { token } }`,
+    const logInRes = await server.client.raw(
+      `mutation PublicLogIn($u: String!) { logIn(username: $u, password: "password123") { token } }`,
       { u: username },
     );
     expect(logInRes.errors).toBeUndefined();

@@ -1,19 +1,20 @@
 // Crash safety of broadcast fan-out: the server runs as its own process on a database of its own,
 // is SIGKILLed in the middle of a fan-out (some recipients written, not all), and a new process on
 // the same database finishes it. Every recipient ends with exactly one notification and one event.
-import pg from "pg";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { Bc_BroadcastDocument, Bc_ProgressDocument } from "./gql/graphql.ts";
+import { afterAll, expect, it } from "vitest";
+import { BroadcastProgressDocument, SendBroadcastDocument } from "./gql/graphql.ts";
 import { Client } from "./helpers/client.ts";
-import { killAll, type ServerProc, startServerProcess, waitUntil } from "./helpers/processes.ts";
-import { TEST_API_KEY, TEST_JWT_SECRET, uniqueName } from "./helpers/server.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
+import { killAll, type ServerProc, startServerProcess } from "./helpers/processes.ts";
+import { TEST_API_KEY, TEST_JWT_SECRET, uniqueName, useScratchDatabase } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 const AUDIENCE = 2_000;
 const BATCH = 50;
 
-let db: ScratchDatabase;
-let sql: pg.Pool;
+const db = useScratchDatabase("messaging_bccrash");
+const sql = useSql(() => db.url);
+afterAll(() => killAll());
 
 const env = () => ({
   DATABASE_URL: db.url,
@@ -24,27 +25,13 @@ const env = () => ({
   JOB_RETRY_DELAY_SECONDS: "1",
 });
 
-beforeAll(async () => {
-  db = await createScratchDatabase("messaging_bccrash");
-  sql = new pg.Pool({ connectionString: db.url, max: 3 });
-});
-
-afterAll(async () => {
-  await killAll();
-  await sql?.end();
-  await db?.drop();
-});
-
-const count = async (text: string, params: unknown[] = []) =>
-  Number((await sql.query<{ n: string }>(text, params)).rows[0]?.n ?? 0);
-
 it("SIGKILL mid-fan-out, restart: every recipient gets exactly one notification", {
   timeout: 120_000,
 }, async () => {
   let proc: ServerProc = await startServerProcess(env()); // migrates the fresh database
   // The audience: a topic with AUDIENCE subscribers, written with SQL for speed.
   const tag = uniqueName("bck");
-  const { rows } = await sql.query<{ id: string }>(
+  const rows = await sql.query<{ id: string }>(
     `INSERT INTO "Topic" (id, key, name) VALUES (gen_random_uuid(), $1, $1) RETURNING id::text`,
     [tag],
   );
@@ -60,12 +47,15 @@ it("SIGKILL mid-fan-out, restart: every recipient gets exactly one notification"
   );
 
   const system = new Client(proc.url, { apiKey: TEST_API_KEY });
-  const { broadcast } = await system.ok(Bc_BroadcastDocument, {
+  const { broadcast } = await system.ok(SendBroadcastDocument, {
     input: { topic: tag, title: "Crash test", body: "exactly once" },
   });
   const recipients = () =>
-    count(`SELECT count(*) AS n FROM "BroadcastRecipient" WHERE "broadcastId" = $1::uuid`, [broadcast.id]);
-  await waitUntil(async () => (await recipients()) > 0, "the first recipients", {
+    sql.count(`SELECT count(*) AS n FROM "BroadcastRecipient" WHERE "broadcastId" = $1::uuid`, [
+      broadcast.id,
+    ]);
+  await waitUntil(async () => (await recipients()) > 0, {
+    what: "the first recipients",
     timeoutMs: 30_000,
     everyMs: 5,
   });
@@ -74,23 +64,21 @@ it("SIGKILL mid-fan-out, restart: every recipient gets exactly one notification"
   console.log(`recipients at SIGKILL: ${atKill} of ${AUDIENCE}`);
   expect(atKill).toBeGreaterThan(0);
   expect(atKill).toBeLessThan(AUDIENCE);
-  const [state] = (
-    await sql.query<{ status: string; fanoutDone: boolean }>(
-      `SELECT status::text, "fanoutDone" FROM "Broadcast" WHERE id = $1::uuid`,
-      [broadcast.id],
-    )
-  ).rows;
+  const [state] = await sql.query<{ status: string; fanoutDone: boolean }>(
+    `SELECT status::text, "fanoutDone" FROM "Broadcast" WHERE id = $1::uuid`,
+    [broadcast.id],
+  );
   expect(state).toEqual({ status: "SENDING", fanoutDone: false });
 
   // A new process on the same database resumes at start-up, well before the killed job's 60 s expiry.
   proc = await startServerProcess(env());
   const again = new Client(proc.url, { apiKey: TEST_API_KEY });
   await waitUntil(
-    async () => (await again.ok(Bc_ProgressDocument, { id: broadcast.id })).broadcast?.status === "COMPLETED",
-    "the broadcast to complete after the restart",
-    { timeoutMs: 45_000, everyMs: 100 },
+    async () =>
+      (await again.ok(BroadcastProgressDocument, { id: broadcast.id })).broadcast?.status === "COMPLETED",
+    { what: "the broadcast to complete after the restart", timeoutMs: 45_000, everyMs: 100 },
   );
-  const done = (await again.ok(Bc_ProgressDocument, { id: broadcast.id })).broadcast;
+  const done = (await again.ok(BroadcastProgressDocument, { id: broadcast.id })).broadcast;
   expect(done?.total).toBe(AUDIENCE);
   expect(done?.counts).toMatchObject({ sent: AUDIENCE, total: AUDIENCE, queued: 0 });
   expect(await recipients()).toBe(AUDIENCE);
@@ -98,25 +86,27 @@ it("SIGKILL mid-fan-out, restart: every recipient gets exactly one notification"
     `SELECT "userId" FROM "Notification" WHERE "broadcastId" = $1::uuid GROUP BY "userId" HAVING count(*) > 1`,
     [broadcast.id],
   );
-  expect(duplicates.rows).toEqual([]);
+  expect(duplicates).toEqual([]);
   expect(
-    await count(`SELECT count(*) AS n FROM "Notification" WHERE "broadcastId" = $1::uuid`, [broadcast.id]),
+    await sql.count(`SELECT count(*) AS n FROM "Notification" WHERE "broadcastId" = $1::uuid`, [
+      broadcast.id,
+    ]),
   ).toBe(AUDIENCE);
   expect(
-    await count(
+    await sql.count(
       `SELECT count(*) AS n FROM "Event" WHERE type = 'notification.created' AND payload->>'broadcastId' = $1`,
       [broadcast.id],
     ),
   ).toBe(AUDIENCE);
   expect(
-    await count(
+    await sql.count(
       `SELECT count(*) AS n FROM "Event" WHERE type = 'broadcast.completed' AND payload->>'broadcastId' = $1`,
       [broadcast.id],
     ),
   ).toBe(1);
   // Every subscriber is a recipient (none skipped over by the crash).
   expect(
-    await count(
+    await sql.count(
       `SELECT count(*) AS n FROM "TopicSubscription" s WHERE s."topicId" = $1::uuid AND NOT EXISTS (
          SELECT 1 FROM "BroadcastRecipient" r WHERE r."broadcastId" = $2::uuid AND r."userId" = s."userId")`,
       [topicId, broadcast.id],

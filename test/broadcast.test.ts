@@ -1,40 +1,39 @@
 // Broadcasts end to end: a real server on a database of its own (so "everyone" means this file's
 // users, and no other test file's server takes these jobs), a real SMTP server on 127.0.0.1, and
 // fan-out in small batches (BROADCAST_BATCH_SIZE=7) so every audience spans several jobs.
-import pg from "pg";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fanoutBatch } from "../src/features/broadcasts/broadcasts.ts";
 import { signToken } from "../src/features/users/tokens.ts";
 import {
-  Bc_AddTargetDocument,
-  Bc_BroadcastDocument,
-  type Bc_BroadcastMutationVariables,
-  Bc_BroadcastsDocument,
-  Bc_CancelScheduledDocument,
-  Bc_CreateTopicDocument,
-  Bc_NotificationEventsDocument,
-  Bc_ProgressDocument,
-  Bc_RecipientsDocument,
-  Bc_SetRouteDocument,
-  Bc_SubscribeDocument,
+  AddTargetForBroadcastDocument,
+  BroadcastProgressDocument,
+  BroadcastRecipientsDocument,
+  BroadcastsDocument,
+  CancelScheduledDocument,
+  CreateTopicForBroadcastDocument,
   type DeliveryState,
+  NotificationEventsForBroadcastDocument,
+  SendBroadcastDocument,
+  type SendBroadcastMutationVariables,
+  SetNotificationPreferencesForBroadcastDocument,
+  SubscribeToTopicForBroadcastDocument,
 } from "./gql/graphql.ts";
 import type { Client } from "./helpers/client.ts";
 import { listenLocal } from "./helpers/listen.ts";
-import { countStatements } from "./helpers/pgt-statement-counter.ts";
-import { waitUntil } from "./helpers/rt-realtime.ts";
 import {
   signUp,
-  startServer,
   TEST_API_KEY,
   TEST_JWT_SECRET,
-  type TestServer,
   type TestUser,
   uniqueName,
+  useScratchDatabase,
+  useServer,
 } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
+import { countStatements } from "./helpers/statement-counter.ts";
 import { subscribeWs, wsClient } from "./helpers/subscriptions.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 const BATCH = 7;
 const LONG = 30_000;
@@ -73,42 +72,32 @@ async function startSmtp(refused: Set<string>) {
   };
 }
 
-let db: ScratchDatabase;
-let sql: pg.Pool;
-let server: TestServer;
-let smtp: Awaited<ReturnType<typeof startSmtp>>;
-let system: Client;
+const db = useScratchDatabase("messaging_bc");
 const refused = new Set<string>();
-
+let smtp: Awaited<ReturnType<typeof startSmtp>>;
+// Registered before the server: after-hooks run in reverse, so the SMTP server closes after it.
 beforeAll(async () => {
-  db = await createScratchDatabase("messaging_bc");
-  sql = new pg.Pool({ connectionString: db.url, max: 3 });
   smtp = await startSmtp(refused);
-  server = await startServer({
-    DATABASE_URL: db.url,
-    JOB_POLL_SECONDS: "0.5",
-    JOB_RETRY_DELAY_SECONDS: "1",
-    BROADCAST_BATCH_SIZE: String(BATCH),
-    SMTP_URL: smtp.url,
-    PROVIDER_TIMEOUT_MS: "5000",
-  });
+});
+afterAll(() => smtp?.close());
+const server = useServer(() => ({
+  DATABASE_URL: db.url,
+  JOB_POLL_SECONDS: "0.5",
+  JOB_RETRY_DELAY_SECONDS: "1",
+  BROADCAST_BATCH_SIZE: String(BATCH),
+  SMTP_URL: smtp.url,
+  PROVIDER_TIMEOUT_MS: "5000",
+}));
+const sql = useSql(() => db.url);
+let system: Client;
+beforeAll(() => {
   system = server.client.as({ apiKey: TEST_API_KEY });
 });
-
-afterAll(async () => {
-  await server?.stop();
-  await smtp?.close();
-  await sql?.end();
-  await db?.drop();
-});
-
-const count = async (text: string, params: unknown[] = []) =>
-  Number((await sql.query<{ n: string }>(text, params)).rows[0]?.n ?? 0);
 
 /** `n` users written with SQL (no password: they never sign in), ids returned in id order. */
 async function sqlUsers(n: number, prefix = "bcs"): Promise<{ id: string; username: string }[]> {
   const tag = uniqueName(prefix);
-  const { rows } = await sql.query<{ id: string; username: string }>(
+  const rows = await sql.query<{ id: string; username: string }>(
     `INSERT INTO "User" (id, username, "usernameKey", "displayName", "updatedAt")
      SELECT gen_random_uuid(), $1 || '_' || i, lower($1 || '_' || i), 'Bulk ' || i, now()
      FROM generate_series(1, $2::int) AS i
@@ -119,28 +108,31 @@ async function sqlUsers(n: number, prefix = "bcs"): Promise<{ id: string; userna
 }
 
 async function addEmailTarget(userId: string, address: string) {
-  await system.ok(Bc_AddTargetDocument, { userId, kind: "EMAIL", address });
+  await system.ok(AddTargetForBroadcastDocument, { userId, kind: "EMAIL", address });
 }
 
 /** A topic (through the API) with `subscribers` subscribed by the API key. */
 async function createTopic(subscribers: readonly string[]) {
   const key = uniqueName("topic").toLowerCase();
-  const { createTopic: topic } = await system.ok(Bc_CreateTopicDocument, { key, name: `Topic ${key}` });
-  for (const userId of subscribers) await system.ok(Bc_SubscribeDocument, { topic: key, userId });
+  const { createTopic: topic } = await system.ok(CreateTopicForBroadcastDocument, {
+    key,
+    name: `Topic ${key}`,
+  });
+  for (const userId of subscribers)
+    await system.ok(SubscribeToTopicForBroadcastDocument, { topic: key, userId });
   return { id: topic.id, key };
 }
 
-const broadcast = async (input: Bc_BroadcastMutationVariables["input"], client = system) =>
-  (await client.ok(Bc_BroadcastDocument, { input })).broadcast;
+const broadcast = async (input: SendBroadcastMutationVariables["input"], client = system) =>
+  (await client.ok(SendBroadcastDocument, { input })).broadcast;
 
-const progress = async (id: string) => (await system.ok(Bc_ProgressDocument, { id })).broadcast;
+const progress = async (id: string) => (await system.ok(BroadcastProgressDocument, { id })).broadcast;
 
 async function completed(id: string) {
-  await waitUntil(
-    `broadcast ${id} to complete`,
-    async () => (await progress(id))?.status === "COMPLETED",
-    LONG,
-  );
+  await waitUntil(async () => (await progress(id))?.status === "COMPLETED", {
+    what: `broadcast ${id} to complete`,
+    timeoutMs: LONG,
+  });
   const done = await progress(id);
   if (!done) throw new Error("broadcast vanished");
   return done;
@@ -148,7 +140,7 @@ async function completed(id: string) {
 
 /** Notifications of broadcast `id` per user: every recipient must have exactly one. */
 async function notificationsPerUser(id: string) {
-  const { rows } = await sql.query<{ userId: string; n: string }>(
+  const rows = await sql.query<{ userId: string; n: string }>(
     `SELECT "userId"::text AS "userId", count(*) AS n FROM "Notification" WHERE "broadcastId" = $1::uuid
      GROUP BY "userId"`,
     [id],
@@ -160,7 +152,7 @@ async function allRecipients(id: string, state?: DeliveryState, first = 3) {
   const out: { userId: string; state: string; attempts: number; lastError: string | null }[] = [];
   let after: string | undefined;
   for (;;) {
-    const data = await system.ok(Bc_RecipientsDocument, { id, state, first, after });
+    const data = await system.ok(BroadcastRecipientsDocument, { id, state, first, after });
     const page = data.broadcast?.recipients;
     if (!page) throw new Error("no broadcast");
     for (const r of page.nodes) {
@@ -189,14 +181,14 @@ describe("broadcast: auth and input", () => {
 
   it("needs the API key or an ADMIN: anonymous UNAUTHENTICATED, users FORBIDDEN", async () => {
     const input = { userIds: [user.id], title: "Hi", body: "there" };
-    expect((await server.client.fail(Bc_BroadcastDocument, { input })).code).toBe("UNAUTHENTICATED");
-    expect((await user.client.fail(Bc_BroadcastDocument, { input })).code).toBe("FORBIDDEN");
+    expect((await server.client.fail(SendBroadcastDocument, { input })).code).toBe("UNAUTHENTICATED");
+    expect((await user.client.fail(SendBroadcastDocument, { input })).code).toBe("FORBIDDEN");
     const id = (await broadcast(input, admin)).id;
-    expect((await user.client.fail(Bc_ProgressDocument, { id })).code).toBe("FORBIDDEN");
-    expect((await server.client.fail(Bc_ProgressDocument, { id })).code).toBe("UNAUTHENTICATED");
-    expect((await user.client.fail(Bc_BroadcastsDocument, { first: 5 })).code).toBe("FORBIDDEN");
-    expect((await admin.ok(Bc_ProgressDocument, { id })).broadcast?.id).toBe(id);
-    const list = await admin.ok(Bc_BroadcastsDocument, { first: 50 });
+    expect((await user.client.fail(BroadcastProgressDocument, { id })).code).toBe("FORBIDDEN");
+    expect((await server.client.fail(BroadcastProgressDocument, { id })).code).toBe("UNAUTHENTICATED");
+    expect((await user.client.fail(BroadcastsDocument, { first: 5 })).code).toBe("FORBIDDEN");
+    expect((await admin.ok(BroadcastProgressDocument, { id })).broadcast?.id).toBe(id);
+    const list = await admin.ok(BroadcastsDocument, { first: 50 });
     expect(list.broadcasts.nodes.map((b) => b.id)).toContain(id);
     expect(list.broadcasts.totalCount).toBeGreaterThanOrEqual(1);
     await completed(id);
@@ -204,15 +196,15 @@ describe("broadcast: auth and input", () => {
 
   it("NOT_FOUND for an unknown or malformed id", async () => {
     const missing = "0190a000-0000-7000-8000-000000000000";
-    expect((await system.fail(Bc_ProgressDocument, { id: missing })).code).toBe("NOT_FOUND");
-    expect((await system.fail(Bc_ProgressDocument, { id: "nope" })).code).toBe("NOT_FOUND");
+    expect((await system.fail(BroadcastProgressDocument, { id: missing })).code).toBe("NOT_FOUND");
+    expect((await system.fail(BroadcastProgressDocument, { id: "nope" })).code).toBe("NOT_FOUND");
   });
 
   it("rejects bad input with BAD_USER_INPUT naming the field, and writes nothing", async () => {
-    const before = await count(`SELECT count(*) AS n FROM "Broadcast"`);
+    const before = await sql.count(`SELECT count(*) AS n FROM "Broadcast"`);
     const content = { title: "T", body: "B" };
     const future = new Date(Date.now() + 60_000).toISOString();
-    const cases: [Bc_BroadcastMutationVariables["input"], string][] = [
+    const cases: [SendBroadcastMutationVariables["input"], string][] = [
       [content, "input"],
       [{ ...content, everyone: false }, "input"],
       [{ ...content, everyone: true, userIds: [user.id] }, "input"],
@@ -232,14 +224,14 @@ describe("broadcast: auth and input", () => {
       [{ ...content, userIds: [user.id], actionUrl: "" }, "actionUrl"],
     ];
     for (const [input, field] of cases) {
-      const failure = await system.fail(Bc_BroadcastDocument, { input });
+      const failure = await system.fail(SendBroadcastDocument, { input });
       expect([JSON.stringify(input), failure.code, failure.field]).toEqual([
         JSON.stringify(input),
         "BAD_USER_INPUT",
         field,
       ]);
     }
-    const unknown = await system.fail(Bc_BroadcastDocument, {
+    const unknown = await system.fail(SendBroadcastDocument, {
       input: { ...content, userIds: [user.username, "ghost_user_1", "ghost_user_2"], scheduledAt: future },
     });
     expect(unknown.code).toBe("BAD_USER_INPUT");
@@ -247,7 +239,7 @@ describe("broadcast: auth and input", () => {
     expect(unknown.error.message).toContain("ghost_user_1");
     expect(unknown.error.message).toContain("ghost_user_2");
     expect(unknown.error.message).not.toContain(user.username);
-    expect(await count(`SELECT count(*) AS n FROM "Broadcast"`)).toBe(before);
+    expect(await sql.count(`SELECT count(*) AS n FROM "Broadcast"`)).toBe(before);
   });
 });
 
@@ -275,10 +267,10 @@ describe("broadcast: audiences", () => {
       `SELECT DISTINCT type, status::text FROM "Notification" WHERE "broadcastId" = $1::uuid`,
       [b.id],
     );
-    expect(types.rows).toEqual([{ type: "broadcast.alert", status: "DELIVERED" }]);
+    expect(types).toEqual([{ type: "broadcast.alert", status: "DELIVERED" }]);
     // One notification.created per recipient, and the broadcast's own events once each.
     expect(
-      await count(
+      await sql.count(
         `SELECT count(*) AS n FROM "Event" WHERE type = 'notification.created' AND payload->>'broadcastId' = $1`,
         [b.id],
       ),
@@ -287,8 +279,8 @@ describe("broadcast: audiences", () => {
       `SELECT type, payload FROM "Event" WHERE type LIKE 'broadcast.%' AND payload->>'broadcastId' = $1 ORDER BY id`,
       [b.id],
     );
-    expect(own.rows.map((e) => e.type)).toEqual(["broadcast.started", "broadcast.completed"]);
-    expect(own.rows[1]?.payload).toMatchObject({ sent: 16, total: 16, dead: 0 });
+    expect(own.map((e) => e.type)).toEqual(["broadcast.started", "broadcast.completed"]);
+    expect(own[1]?.payload).toMatchObject({ sent: 16, total: 16, dead: 0 });
   });
 
   it("to a topic's subscribers, named by key or id", async () => {
@@ -308,7 +300,7 @@ describe("broadcast: audiences", () => {
 
   it("to everyone: every user of the database when fan-out starts, once", async () => {
     await sqlUsers(20);
-    const users = await count(`SELECT count(*) AS n FROM "User"`);
+    const users = await sql.count(`SELECT count(*) AS n FROM "User"`);
     const b = await broadcast({
       everyone: true,
       title: "Hello all",
@@ -322,7 +314,7 @@ describe("broadcast: audiences", () => {
     expect(per.size).toBe(users);
     expect([...per.values()].every((n) => n === 1)).toBe(true);
     expect(
-      await count(
+      await sql.count(
         `SELECT count(*) AS n FROM "User" u
          WHERE NOT EXISTS (SELECT 1 FROM "Notification" n WHERE n."userId" = u.id AND n."broadcastId" = $1::uuid)`,
         [b.id],
@@ -351,8 +343,8 @@ describe("broadcast: audiences", () => {
       `SELECT title, body, priority::text, template, "actionUrl", data FROM "Notification" WHERE "broadcastId" = $1::uuid`,
       [b.id],
     );
-    expect(rows.rows).toHaveLength(2);
-    for (const r of rows.rows) {
+    expect(rows).toHaveLength(2);
+    for (const r of rows) {
       expect(r).toEqual({
         title: b.title,
         body: b.body,
@@ -407,7 +399,7 @@ describe("broadcast: delivery states", () => {
       `SELECT payload FROM "Event" WHERE type = 'broadcast.completed' AND payload->>'broadcastId' = $1`,
       [b.id],
     );
-    expect(completedEvents.rows.map((r) => r.payload)).toEqual([
+    expect(completedEvents.map((r) => r.payload)).toEqual([
       expect.objectContaining({ sent: 6, dead: 1, queued: 0, retrying: 0, total: 7 }),
     ]);
   });
@@ -417,13 +409,16 @@ describe("broadcast: delivery states", () => {
     if (!digest || !urgent) throw new Error("no users");
     for (const u of [digest, urgent]) {
       await addEmailTarget(u.id, `${u.username}@example.test`);
-      await system.ok(Bc_SetRouteDocument, { userId: u.id, route: "DAILY_DIGEST" });
+      await system.ok(SetNotificationPreferencesForBroadcastDocument, {
+        userId: u.id,
+        route: "DAILY_DIGEST",
+      });
     }
     const normal = await broadcast({ userIds: [digest.id], title: "Digest me", body: "later" });
     const done = await completed(normal.id);
     expect(done.counts).toMatchObject({ sent: 1, queued: 0, total: 1 });
     expect(
-      await count(`SELECT count(*) AS n FROM "Delivery" WHERE "broadcastId" = $1::uuid AND "viaDigest"`, [
+      await sql.count(`SELECT count(*) AS n FROM "Delivery" WHERE "broadcastId" = $1::uuid AND "viaDigest"`, [
         normal.id,
       ]),
     ).toBe(1);
@@ -434,7 +429,10 @@ describe("broadcast: delivery states", () => {
       priority: "URGENT",
     });
     expect((await completed(loud.id)).counts).toMatchObject({ sent: 1, total: 1 });
-    await waitUntil("the urgent mail", () => smtp.received.some((m) => m.subject === "Urgent now"), LONG);
+    await waitUntil(() => smtp.received.some((m) => m.subject === "Urgent now"), {
+      what: "the urgent mail",
+      timeoutMs: LONG,
+    });
   });
 
   it("pages recipients by user id both ways, filters by state, and counts them", async () => {
@@ -444,24 +442,26 @@ describe("broadcast: delivery states", () => {
     const all = await allRecipients(b.id, undefined, 4);
     expect(all.totalCount).toBe(9);
     expect(all.nodes.map((n) => n.userId)).toEqual(users.map((u) => u.id));
-    const first = await system.ok(Bc_RecipientsDocument, { id: b.id, first: 4 });
+    const first = await system.ok(BroadcastRecipientsDocument, { id: b.id, first: 4 });
     const page = first.broadcast?.recipients;
     expect(page?.nodes).toHaveLength(4);
     expect(page?.edges.map((e) => e.cursor)).toEqual(users.slice(0, 4).map((u) => u.id));
     expect(page?.nodes[0]?.notification).toMatchObject({ type: "broadcast.announcement", title: "Paging" });
-    const back = await system.ok(Bc_RecipientsDocument, { id: b.id, last: 3, before: users[5]?.id });
+    const back = await system.ok(BroadcastRecipientsDocument, { id: b.id, last: 3, before: users[5]?.id });
     expect(back.broadcast?.recipients.nodes.map((n) => n.user.id)).toEqual(
       users.slice(2, 5).map((u) => u.id),
     );
     expect(back.broadcast?.recipients.pageInfo.hasPreviousPage).toBe(true);
-    const none = await system.ok(Bc_RecipientsDocument, { id: b.id, state: "QUEUED", first: 5 });
+    const none = await system.ok(BroadcastRecipientsDocument, { id: b.id, state: "QUEUED", first: 5 });
     expect(none.broadcast?.recipients).toMatchObject({ totalCount: 0, nodes: [] });
     // A page's users and notifications load in one query each (Prisma batches findUnique), not per row.
-    const { log } = await countStatements(() => system.ok(Bc_RecipientsDocument, { id: b.id, first: 9 }));
+    const { log } = await countStatements(() =>
+      system.ok(BroadcastRecipientsDocument, { id: b.id, first: 9 }),
+    );
     const reads = (table: string) =>
       log.statements.filter((q) => q.startsWith(`SELECT "public"."${table}".`)).length;
     expect([reads("User"), reads("Notification")]).toEqual([1, 1]);
-    const bad = await system.fail(Bc_RecipientsDocument, { id: b.id, first: 2, after: "not-a-cursor" });
+    const bad = await system.fail(BroadcastRecipientsDocument, { id: b.id, first: 2, after: "not-a-cursor" });
     expect([bad.code, bad.field]).toEqual(["BAD_USER_INPUT", "after"]);
   });
 
@@ -476,7 +476,9 @@ describe("broadcast: delivery states", () => {
     expect(per.size).toBe(40);
     expect([...per.values()].every((n) => n === 1)).toBe(true);
     expect(
-      await count(`SELECT count(*) AS n FROM "BroadcastRecipient" WHERE "broadcastId" = $1::uuid`, [b.id]),
+      await sql.count(`SELECT count(*) AS n FROM "BroadcastRecipient" WHERE "broadcastId" = $1::uuid`, [
+        b.id,
+      ]),
     ).toBe(40);
     // And runs after completion change nothing.
     await fanoutBatch(server.app.services, b.id);
@@ -491,8 +493,8 @@ describe("broadcast: live and scheduled", () => {
     const listening = hub.size;
     const ws = wsClient(server.url, viewer.token);
     try {
-      const sub = subscribeWs(ws, Bc_NotificationEventsDocument, {});
-      await waitUntil("the subscription to listen", () => hub.size > listening || sub.completed);
+      const sub = subscribeWs(ws, NotificationEventsForBroadcastDocument, {});
+      await waitUntil(() => hub.size > listening || sub.completed, { what: "the subscription to listen" });
       const b = await broadcast({ userIds: [viewer.id], title: "Live one", body: "now" });
       const [event] = await sub.waitFor(1, LONG);
       expect(event?.notificationEvents.notification).toMatchObject({
@@ -520,12 +522,12 @@ describe("broadcast: live and scheduled", () => {
     expect(b.status).toBe("SCHEDULED");
     expect(new Date(b.scheduledAt ?? 0).getTime()).toBe(scheduledAt.getTime());
     expect(
-      await count(`SELECT count(*) AS n FROM "Notification" WHERE "broadcastId" = $1::uuid`, [b.id]),
+      await sql.count(`SELECT count(*) AS n FROM "Notification" WHERE "broadcastId" = $1::uuid`, [b.id]),
     ).toBe(0);
     const done = await completed(b.id);
     expect(done.total).toBe(1);
     expect(new Date(done.startedAt ?? 0).getTime()).toBeGreaterThanOrEqual(scheduledAt.getTime());
-    expect((await system.fail(Bc_CancelScheduledDocument, { id: b.id })).code).toBe("CONFLICT");
+    expect((await system.fail(CancelScheduledDocument, { id: b.id })).code).toBe("CONFLICT");
   });
 
   it("a cancelled scheduled broadcast does not fire", async () => {
@@ -536,24 +538,25 @@ describe("broadcast: live and scheduled", () => {
       body: "n",
       scheduledAt: new Date(Date.now() + 1500).toISOString(),
     });
-    expect((await system.ok(Bc_CancelScheduledDocument, { id: b.id })).cancelScheduled).toBe(true);
+    expect((await system.ok(CancelScheduledDocument, { id: b.id })).cancelScheduled).toBe(true);
     // The fire job runs (and finds the broadcast cancelled): wait for pg-boss to record it done.
     await waitUntil(
-      "the fire job to complete",
       async () =>
-        (await count(
+        (await sql.count(
           `SELECT count(*) AS n FROM pgboss.job WHERE name = 'broadcast.fire' AND data->>'broadcastId' = $1
              AND state = 'completed'`,
           [b.id],
         )) === 1,
-      LONG,
+      { what: "the fire job to complete", timeoutMs: LONG },
     );
     expect((await progress(b.id))?.status).toBe("CANCELLED");
     expect(
-      await count(`SELECT count(*) AS n FROM "Notification" WHERE "broadcastId" = $1::uuid`, [b.id]),
+      await sql.count(`SELECT count(*) AS n FROM "Notification" WHERE "broadcastId" = $1::uuid`, [b.id]),
     ).toBe(0);
     expect(
-      await count(`SELECT count(*) AS n FROM "BroadcastRecipient" WHERE "broadcastId" = $1::uuid`, [b.id]),
+      await sql.count(`SELECT count(*) AS n FROM "BroadcastRecipient" WHERE "broadcastId" = $1::uuid`, [
+        b.id,
+      ]),
     ).toBe(0);
   });
 });

@@ -2,37 +2,29 @@
 // and push on 127.0.0.1, an app on a database of its own (its job workers are the only ones that
 // pick up these deliveries, so the providers configured here are the ones used). Routes per
 // preference, retries with backoff, the dead and failed states, the digest, the per-target log.
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sendDelivery } from "../src/features/notifications/delivery/send.ts";
 import {
-  Nt_AddTargetDocument,
-  Nt_NotificationDeliveriesDocument,
-  Nt_SendDigestNowDocument,
-  Nt_SendNotificationDocument,
-  Nt_SendNotificationWithDeliveriesDocument,
-  Nt_SetPreferencesDocument,
-  Nt_TargetDeliveriesDocument,
+  AddTargetDocument,
+  DeliveryDocument,
+  SendDigestNowDocument,
+  SendNotificationDocument,
+  SendNotificationWithDeliveriesDocument,
+  SetNotificationPreferencesDocument,
+  TargetDeliveriesDocument,
 } from "./gql/graphql.ts";
 import type { Client } from "./helpers/client.ts";
 import { type Receiver, startReceiver } from "./helpers/receiver.ts";
-import { waitUntil } from "./helpers/rt-realtime.ts";
-import { signUp, startServer, TEST_API_KEY, type TestServer, type TestUser } from "./helpers/server.ts";
+import { signUp, TEST_API_KEY, type TestUser, useScratchDatabase, useServer } from "./helpers/server.ts";
 import { type SmtpSink, startSmtp } from "./helpers/smtp.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
+import { useSql } from "./helpers/sql.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 type Route = "IN_APP_ONLY" | "IN_APP_AND_EMAIL" | "IN_APP_EMAIL_AND_SMS" | "DAILY_DIGEST";
 type Kind = "EMAIL" | "SMS" | "PUSH";
 type Plan = { status: number; times: number };
 
 const WAIT = 30_000;
-let db: ScratchDatabase;
-let server: TestServer;
-let system: Client;
-let smtp: SmtpSink;
-let sms: Receiver;
-let push: Receiver;
-let pool: pg.Client;
 // Per recipient address: answer `status` to the next `times` requests (Infinity: always).
 const plans = new Map<string, Plan>();
 let phones = 0;
@@ -45,35 +37,33 @@ const respond = ({ body }: { body: unknown }) => {
   return plan.status;
 };
 
-const query = async <T extends pg.QueryResultRow>(text: string, params: unknown[] = []) =>
-  (await pool.query<T>(text, params)).rows;
-
+const db = useScratchDatabase("delivery_test");
+let smtp: SmtpSink;
+let sms: Receiver;
+let push: Receiver;
+// Registered before the server: after-hooks run in reverse, so the providers close after it stops.
 beforeAll(async () => {
-  db = await createScratchDatabase("delivery_test");
   smtp = await startSmtp();
   sms = await startReceiver({ respond });
   push = await startReceiver({ respond });
-  server = await startServer({
-    DATABASE_URL: db.url,
-    JOB_POLL_SECONDS: "0.5",
-    JOB_RETRY_DELAY_SECONDS: "1",
-    SMTP_URL: smtp.url,
-    EMAIL_FROM: "Acme <notify@acme.test>",
-    SMS_HTTP_URL: sms.url,
-    PUSH_HTTP_URL: push.url,
-    PROVIDER_TIMEOUT_MS: "5000",
-  });
-  system = server.client.as({ apiKey: TEST_API_KEY });
-  // One client (not a pool): its end() resolves once the connection is closed, before the drop.
-  pool = new pg.Client({ connectionString: db.url });
-  pool.on("error", () => {});
-  await pool.connect();
 });
-
 afterAll(async () => {
-  await server?.stop();
-  await Promise.all([smtp?.close(), sms?.close(), push?.close(), pool?.end()]);
-  if (db) await db.drop();
+  await Promise.all([smtp?.close(), sms?.close(), push?.close()]);
+});
+const server = useServer(() => ({
+  DATABASE_URL: db.url,
+  JOB_POLL_SECONDS: "0.5",
+  JOB_RETRY_DELAY_SECONDS: "1",
+  SMTP_URL: smtp.url,
+  EMAIL_FROM: "Acme <notify@acme.test>",
+  SMS_HTTP_URL: sms.url,
+  PUSH_HTTP_URL: push.url,
+  PROVIDER_TIMEOUT_MS: "5000",
+}));
+const sql = useSql(() => db.url);
+let system: Client;
+beforeAll(() => {
+  system = server.client.as({ apiKey: TEST_API_KEY });
 });
 
 type Recipient = TestUser & { email: string; phone: string; token: string; targets: Record<Kind, string> };
@@ -91,14 +81,14 @@ async function recipient(route: Route, prefix = "dl"): Promise<Recipient> {
     ["SMS", phone],
     ["PUSH", pushToken],
   ] as const) {
-    targets[kind] = (await user.client.ok(Nt_AddTargetDocument, { kind, address })).addTarget.id;
+    targets[kind] = (await user.client.ok(AddTargetDocument, { kind, address })).addTarget.id;
   }
-  await user.client.ok(Nt_SetPreferencesDocument, { route, digestHourUtc: 6 });
+  await user.client.ok(SetNotificationPreferencesDocument, { route, digestHourUtc: 6 });
   return { ...user, email, phone, token: pushToken, targets };
 }
 
 async function send(userId: string, priority: "LOW" | "NORMAL" | "HIGH" | "URGENT", title = `t-${priority}`) {
-  const { sendNotification } = await system.ok(Nt_SendNotificationWithDeliveriesDocument, {
+  const { sendNotification } = await system.ok(SendNotificationWithDeliveriesDocument, {
     userId,
     title,
     body: `body of ${title}`,
@@ -108,13 +98,16 @@ async function send(userId: string, priority: "LOW" | "NORMAL" | "HIGH" | "URGEN
 }
 
 async function deliveryOf(id: string) {
-  const { delivery } = await system.ok(Nt_NotificationDeliveriesDocument, { id });
+  const { delivery } = await system.ok(DeliveryDocument, { id });
   return delivery;
 }
 
 /** Waits until the delivery reaches `state` (a final one), then returns it. */
 async function settled(id: string, state: "SENT" | "FAILED" | "DEAD") {
-  await waitUntil(`delivery ${id} ${state}`, async () => (await deliveryOf(id)).state === state, WAIT);
+  await waitUntil(async () => (await deliveryOf(id)).state === state, {
+    what: `delivery ${id} ${state}`,
+    timeoutMs: WAIT,
+  });
   return deliveryOf(id);
 }
 
@@ -132,13 +125,13 @@ describe("routes", () => {
 
   it("IN_APP_AND_EMAIL: NORMAL by email (subject, text, actionUrl, Message-ID from the delivery id)", async () => {
     const user = await recipient("IN_APP_AND_EMAIL");
-    const { sendNotification } = await system.ok(Nt_SendNotificationDocument, {
+    const { sendNotification } = await system.ok(SendNotificationDocument, {
       userId: user.id,
       template: "order_shipped",
       data: { order_id: "B-77", carrier: "UPS", tracking_number: "1Z999" },
       actionUrl: "https://shop.example.com/orders/B-77",
     });
-    const rows = await query<{ id: string; channel: string }>(
+    const rows = await sql.query<{ id: string; channel: string }>(
       `SELECT id::text, channel::text FROM "Delivery" WHERE "notificationId" = $1::uuid`,
       [sendNotification.id],
     );
@@ -201,7 +194,7 @@ describe("routes", () => {
       expect(n.deliveries.map((d) => [d.channel, d.state, d.viaDigest])).toEqual([["EMAIL", "QUEUED", true]]);
     }
     // One pending digest job for the user, at their digest hour (06:00 UTC), whatever the count.
-    const jobs = await query<{ start_after: Date; singleton_key: string }>(
+    const jobs = await sql.query<{ start_after: Date; singleton_key: string }>(
       `SELECT start_after, singleton_key FROM pgboss.job
         WHERE name = 'digest.send' AND data->>'userId' = $1 AND state = 'created'`,
       [user.id],
@@ -224,8 +217,8 @@ describe("routes", () => {
 
     // A user may not send someone else's digest; the API key may.
     const other = await signUp(server, "dlo");
-    expect((await other.client.fail(Nt_SendDigestNowDocument, { userId: user.id })).code).toBe("FORBIDDEN");
-    expect((await user.client.ok(Nt_SendDigestNowDocument, {})).sendDigestNow).toBe(2);
+    expect((await other.client.fail(SendDigestNowDocument, { userId: user.id })).code).toBe("FORBIDDEN");
+    expect((await user.client.ok(SendDigestNowDocument, {})).sendDigestNow).toBe(2);
     const digests = mailsTo(user.email).filter((m) => m.subject.startsWith("Your daily digest"));
     expect(digests).toHaveLength(1);
     expect(digests[0]?.subject).toBe("Your daily digest: 2 notifications");
@@ -234,11 +227,11 @@ describe("routes", () => {
     for (const n of [a, b]) {
       expect(await deliveryOf(n.deliveries[0]?.id as string)).toMatchObject({ state: "SENT", attempts: 1 });
     }
-    expect((await system.ok(Nt_SendDigestNowDocument, { userId: user.username })).sendDigestNow).toBe(0);
+    expect((await system.ok(SendDigestNowDocument, { userId: user.username })).sendDigestNow).toBe(0);
 
     // The next held notification schedules a new digest job (the old one finds nothing to send).
     await send(user.id, "NORMAL", "Later one");
-    const pending = await query<{ n: number }>(
+    const pending = await sql.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'digest.send' AND data->>'userId' = $1 AND state = 'created'`,
       [user.id],
     );
@@ -272,7 +265,7 @@ describe("retries and final states", () => {
     expect(dead.attempts).toBe(3);
     expect(dead.lastError).toContain("500");
     expect(requestsTo(sms, user.phone)).toHaveLength(3);
-    const events = await query<{ payload: Record<string, unknown> }>(
+    const events = await sql.query<{ payload: Record<string, unknown> }>(
       `SELECT payload FROM "Event" WHERE type = 'notification.failed' AND "userId" = $1::uuid`,
       [user.id],
     );
@@ -287,15 +280,14 @@ describe("retries and final states", () => {
     ]);
     // The queue's job is failed too, its error kept.
     await waitUntil(
-      "job failed",
       async () =>
         (
-          await query(
+          await sql.query(
             `SELECT 1 FROM pgboss.job WHERE name = 'delivery.send' AND data->>'deliveryId' = $1 AND state = 'failed'`,
             [smsDelivery?.id],
           )
         ).length === 1,
-      WAIT,
+      { what: "job failed", timeoutMs: WAIT },
     );
   });
 
@@ -310,21 +302,20 @@ describe("retries and final states", () => {
     expect(failed.attempts).toBe(1);
     expect(failed.lastError).toContain("400");
     await waitUntil(
-      "job completed",
       async () =>
         (
-          await query(
+          await sql.query(
             `SELECT 1 FROM pgboss.job WHERE name = 'delivery.send' AND data->>'deliveryId' = $1
                AND state = 'completed' AND retry_count = 0`,
             [smsDelivery?.id],
           )
         ).length === 1,
-      WAIT,
+      { what: "job completed", timeoutMs: WAIT },
     );
     expect(requestsTo(sms, user.phone)).toHaveLength(1);
     const pushed = await settled(pushDelivery?.id as string, "SENT");
     expect(pushed.attempts).toBe(2);
-    const failures = await query<{ n: number }>(
+    const failures = await sql.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM "Event" WHERE type = 'notification.failed' AND "userId" = $1::uuid`,
       [user.id],
     );
@@ -367,74 +358,54 @@ describe("delivery log", () => {
     await settled(smsOf(second), "SENT");
     await settled(smsOf(third), "SENT");
 
-    const log = await user.client.ok(Nt_TargetDeliveriesDocument, { first: 10 });
+    const log = await user.client.ok(TargetDeliveriesDocument, { first: 10 });
     const smsLog = log.targets.find((t) => t.kind === "SMS");
     expect(smsLog?.deliveries.totalCount).toBe(3);
     expect(smsLog?.deliveries.nodes.map((d) => d.notification.id)).toEqual([third.id, second.id, first.id]);
-    const failedOnly = await user.client.ok(Nt_TargetDeliveriesDocument, { state: "FAILED" });
+    const failedOnly = await user.client.ok(TargetDeliveriesDocument, { state: "FAILED" });
     const failedSms = failedOnly.targets.find((t) => t.kind === "SMS")?.deliveries;
     expect(failedSms?.totalCount).toBe(1);
     expect(failedSms?.nodes[0]).toMatchObject({ id: smsOf(first), state: "FAILED", attempts: 1 });
-    const paged = await user.client.ok(Nt_TargetDeliveriesDocument, { first: 2 });
+    const paged = await user.client.ok(TargetDeliveriesDocument, { first: 2 });
     const page = paged.targets.find((t) => t.kind === "SMS")?.deliveries;
     expect(page?.pageInfo.hasNextPage).toBe(true);
 
     // delivery(id): the addressee and the API key; anyone else NOT_FOUND.
-    expect((await user.client.ok(Nt_NotificationDeliveriesDocument, { id: smsOf(first) })).delivery.id).toBe(
-      smsOf(first),
-    );
+    expect((await user.client.ok(DeliveryDocument, { id: smsOf(first) })).delivery.id).toBe(smsOf(first));
     const stranger = await signUp(server, "dls");
-    expect((await stranger.client.fail(Nt_NotificationDeliveriesDocument, { id: smsOf(first) })).code).toBe(
-      "NOT_FOUND",
-    );
+    expect((await stranger.client.fail(DeliveryDocument, { id: smsOf(first) })).code).toBe("NOT_FOUND");
   });
 });
 
 describe("no provider configured", () => {
-  let bareDb: ScratchDatabase;
-  let bare: TestServer;
-
-  beforeAll(async () => {
-    bareDb = await createScratchDatabase("delivery_bare_test");
-    bare = await startServer({
-      DATABASE_URL: bareDb.url,
-      JOB_POLL_SECONDS: "0.5",
-      JOB_RETRY_DELAY_SECONDS: "1",
-    });
-  });
-
-  afterAll(async () => {
-    await bare?.stop();
-    if (bareDb) await bareDb.drop();
-  });
+  const bareDb = useScratchDatabase("delivery_bare_test");
+  const bare = useServer(() => ({
+    DATABASE_URL: bareDb.url,
+    JOB_POLL_SECONDS: "0.5",
+    JOB_RETRY_DELAY_SECONDS: "1",
+  }));
+  const bareSql = useSql(() => bareDb.url);
 
   it("fails the delivery at once with 'no email provider configured' and a notification.failed event", async () => {
     const user = await signUp(bare, "dlb");
-    await user.client.ok(Nt_AddTargetDocument, { kind: "EMAIL", address: `${user.username}@example.test` });
+    await user.client.ok(AddTargetDocument, { kind: "EMAIL", address: `${user.username}@example.test` });
     const key = bare.client.as({ apiKey: TEST_API_KEY });
-    const { sendNotification } = await key.ok(Nt_SendNotificationWithDeliveriesDocument, {
+    const { sendNotification } = await key.ok(SendNotificationWithDeliveriesDocument, {
       userId: user.id,
       title: "Hello",
       body: "there",
     });
     const id = sendNotification.deliveries[0]?.id as string;
-    await waitUntil(
-      "FAILED",
-      async () => (await key.ok(Nt_NotificationDeliveriesDocument, { id })).delivery.state === "FAILED",
-      WAIT,
-    );
-    const { delivery } = await key.ok(Nt_NotificationDeliveriesDocument, { id });
+    await waitUntil(async () => (await key.ok(DeliveryDocument, { id })).delivery.state === "FAILED", {
+      what: "FAILED",
+      timeoutMs: WAIT,
+    });
+    const { delivery } = await key.ok(DeliveryDocument, { id });
     expect(delivery).toMatchObject({ attempts: 1, lastError: "no email provider configured" });
-    const bareSql = new pg.Client({ connectionString: bareDb.url });
-    await bareSql.connect();
-    try {
-      const { rows } = await bareSql.query(
-        `SELECT payload FROM "Event" WHERE type = 'notification.failed' AND "userId" = $1::uuid`,
-        [user.id],
-      );
-      expect(rows.map((r) => r.payload.error)).toEqual(["no email provider configured"]);
-    } finally {
-      await bareSql.end();
-    }
+    const rows = await bareSql.query<{ payload: Record<string, unknown> }>(
+      `SELECT payload FROM "Event" WHERE type = 'notification.failed' AND "userId" = $1::uuid`,
+      [user.id],
+    );
+    expect(rows.map((r) => r.payload.error)).toEqual(["no email provider configured"]);
   });
 });

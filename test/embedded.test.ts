@@ -9,19 +9,19 @@ import { loadConfig } from "../src/core/config.ts";
 import { openDatabase } from "../src/core/db.ts";
 import { readMigrations } from "../src/core/migrations.ts";
 import {
-  Bc_BroadcastDocument,
-  Bc_ProgressDocument,
-  type Bc_ProgressQuery,
-  Flt_ChatDocument,
-  Flt_MessageEventsDocument,
-  Flt_SendDocument,
-  Nt_NotificationsDocument,
-  Nt_SendNotificationDocument,
+  BroadcastProgressDocument,
+  type BroadcastProgressQuery,
+  ChatForFaultsDocument,
+  MessageEventsForFaultsDocument,
+  NotificationsDocument,
+  SendBroadcastDocument,
+  SendMessageForFaultsDocument,
+  SendNotificationDocument,
 } from "./gql/graphql.ts";
 import { Client } from "./helpers/client.ts";
-import { waitUntil } from "./helpers/processes.ts";
 import { signUp, TEST_API_KEY, TEST_JWT_SECRET } from "./helpers/server.ts";
 import { subscribeWs, wsClient } from "./helpers/subscriptions.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "messaging-embedded-"));
 const appDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "messaging-embedded-app-"));
@@ -76,14 +76,16 @@ test("embedded app: sign up, send, read back, and receive live over graphql-ws",
     const server = { app, url, client: new Client(url), stop: () => app.stop() };
     const [alice, bob] = [await signUp(server, "emb"), await signUp(server, "emb")];
 
-    const first = (await alice.client.ok(Flt_SendDocument, { to: bob.username, content: "hello embedded" }))
+    const first = (
+      await alice.client.ok(SendMessageForFaultsDocument, { to: bob.username, content: "hello embedded" })
+    ).sendMessage;
+    const second = (await alice.client.ok(SendMessageForFaultsDocument, { to: bob.id, content: "second" }))
       .sendMessage;
-    const second = (await alice.client.ok(Flt_SendDocument, { to: bob.id, content: "second" })).sendMessage;
     expect([first.seq, second.seq]).toEqual([1, 2]);
     expect(second.conversation.id).toBe(first.conversation.id);
     const conversationId = first.conversation.id;
 
-    const { chat } = await bob.client.ok(Flt_ChatDocument, { with: alice.username, first: 10 });
+    const { chat } = await bob.client.ok(ChatForFaultsDocument, { with: alice.username, first: 10 });
     expect(chat.totalCount).toBe(2);
     expect(chat.nodes.map((n) => [n.seq, n.content, n.sender?.id])).toEqual([
       [2, "second", alice.id],
@@ -95,11 +97,12 @@ test("embedded app: sign up, send, read back, and receive live over graphql-ws",
     const before = hub.size;
     const client = wsClient(url, bob.token);
     ws.push(client);
-    const sub = subscribeWs(client, Flt_MessageEventsDocument, {});
-    await waitUntil(() => hub.size > before || sub.completed, "bob's stream to listen");
+    const sub = subscribeWs(client, MessageEventsForFaultsDocument, {});
+    await waitUntil(() => hub.size > before || sub.completed, { what: "bob's stream to listen" });
     expect(sub.completed).toBe(false);
-    const third = (await alice.client.ok(Flt_SendDocument, { conversationId, content: "live one" }))
-      .sendMessage;
+    const third = (
+      await alice.client.ok(SendMessageForFaultsDocument, { conversationId, content: "live one" })
+    ).sendMessage;
     expect(third.seq).toBe(3);
     const [event] = await sub.waitFor(1);
     expect(event?.messageEvents).toMatchObject({
@@ -143,17 +146,16 @@ test("embedded app: the job queue runs on PGlite (a broadcast fans out, a schedu
     const users = [await signUp(server, "embj"), await signUp(server, "embj"), await signUp(server, "embj")];
 
     // Three recipients in batches of two: two fan-out jobs, each its own transaction on PGlite.
-    const { broadcast } = await system.ok(Bc_BroadcastDocument, {
+    const { broadcast } = await system.ok(SendBroadcastDocument, {
       input: { userIds: users.map((u) => u.id), title: "Hello", body: "from the embedded queue" },
     });
-    let progress: Bc_ProgressQuery["broadcast"] = null;
+    let progress: BroadcastProgressQuery["broadcast"] = null;
     await waitUntil(
       async () => {
-        progress = (await system.ok(Bc_ProgressDocument, { id: broadcast.id })).broadcast;
+        progress = (await system.ok(BroadcastProgressDocument, { id: broadcast.id })).broadcast;
         return progress?.status === "COMPLETED";
       },
-      "the broadcast to complete",
-      { timeoutMs: 30_000 },
+      { what: "the broadcast to complete", timeoutMs: 30_000 },
     );
     expect(progress).toMatchObject({ total: 3, counts: { sent: 3, total: 3 } });
 
@@ -161,7 +163,7 @@ test("embedded app: the job queue runs on PGlite (a broadcast fans out, a schedu
     const [first] = users;
     if (!first) throw new Error("no user");
     const scheduledAt = new Date(Date.now() + 1_000).toISOString();
-    const { sendNotification } = await system.ok(Nt_SendNotificationDocument, {
+    const { sendNotification } = await system.ok(SendNotificationDocument, {
       userId: first.id,
       title: "Later",
       body: "scheduled",
@@ -170,13 +172,12 @@ test("embedded app: the job queue runs on PGlite (a broadcast fans out, a schedu
     expect(sendNotification.status).toBe("SCHEDULED");
     await waitUntil(
       async () => {
-        const { notifications } = await first.client.ok(Nt_NotificationsDocument, { first: 10 });
+        const { notifications } = await first.client.ok(NotificationsDocument, { first: 10 });
         return notifications.nodes.some((n) => n.id === sendNotification.id && n.status === "DELIVERED");
       },
-      "the scheduled notification to be delivered",
-      { timeoutMs: 30_000 },
+      { what: "the scheduled notification to be delivered", timeoutMs: 30_000 },
     );
-    const { notifications } = await first.client.ok(Nt_NotificationsDocument, { first: 10 });
+    const { notifications } = await first.client.ok(NotificationsDocument, { first: 10 });
     expect(notifications.totalCount).toBe(2); // the broadcast's and the scheduled one, once each
   } finally {
     await app.stop();

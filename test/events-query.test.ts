@@ -1,20 +1,19 @@
 // The `events` polling query: paging by cursor returns every event once and in order (also while
 // events are being written), the types filter, what a user sees versus the API key, and the errors.
 // On a database of its own, so "the API key sees all" can be checked against the whole log.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { pruneEvents } from "../src/events/log.ts";
 import { encodeCursor } from "../src/events/position.ts";
-import { Wh_EventsDocument, type Wh_EventsQuery } from "./gql/graphql.ts";
+import { EventsDocument, type EventsQuery } from "./gql/graphql.ts";
 import { createGroup, send } from "./helpers/actions.ts";
 import type { Client } from "./helpers/client.ts";
-import { waitUntil } from "./helpers/rt-realtime.ts";
-import { signUp, startServer, TEST_API_KEY, type TestServer, type TestUser } from "./helpers/server.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
+import { signUp, TEST_API_KEY, type TestUser, useScratchDatabase, useServer } from "./helpers/server.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
-type Edge = Wh_EventsQuery["events"]["edges"][number];
+type Edge = EventsQuery["events"]["edges"][number];
 
-let scratch: ScratchDatabase;
-let server: TestServer;
+const scratch = useScratchDatabase("events_query");
+const server = useServer(() => ({ DATABASE_URL: scratch.url, MAX_PAGE_SIZE: "10" }));
 let admin: Client;
 let ann: TestUser;
 let ben: TestUser;
@@ -33,7 +32,7 @@ async function drain(client: Client, vars: { after?: string; types?: string[]; f
   let after = vars.after;
   let pages = 0;
   for (;;) {
-    const { events } = await client.ok(Wh_EventsDocument, { ...vars, after });
+    const { events } = await client.ok(EventsDocument, { ...vars, after });
     edges.push(...events.edges);
     pages += 1;
     after = events.pageInfo.endCursor ?? undefined;
@@ -54,14 +53,13 @@ async function collect(
   const edges: Edge[] = [];
   let after = vars.after;
   await waitUntil(
-    "the events",
     async () => {
       const page = await drain(client, { ...vars, after });
       edges.push(...page.edges);
       after = page.endCursor;
       return edges.length >= (await total());
     },
-    30_000,
+    { what: "the events", timeoutMs: 30_000 },
   );
   return { edges, endCursor: after };
 }
@@ -69,15 +67,8 @@ async function collect(
 const logSize = async () => (await logIds()).length;
 
 beforeAll(async () => {
-  scratch = await createScratchDatabase("events_query");
-  server = await startServer({ DATABASE_URL: scratch.url, MAX_PAGE_SIZE: "10" });
   admin = server.client.as({ apiKey: TEST_API_KEY });
   [ann, ben, cat] = [await signUp(server, "evq"), await signUp(server, "evq"), await signUp(server, "evq")];
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await scratch?.drop();
 });
 
 describe("events polling query", () => {
@@ -98,7 +89,7 @@ describe("events polling query", () => {
         to: round % 2 ? ben.username : ann.username,
         content: `poll ${round}`,
       });
-      const { events } = await admin.ok(Wh_EventsDocument, { after, first: 3 });
+      const { events } = await admin.ok(EventsDocument, { after, first: 3 });
       seen.push(...events.edges);
       // Never null: an empty page hands back the cursor it was given.
       after = events.pageInfo.endCursor ?? undefined;
@@ -108,7 +99,7 @@ describe("events polling query", () => {
     seen.push(...rest.edges);
     expect(seen.map((e) => e.node.id)).toEqual(await logIds());
     // Polling again at the end: an empty page that keeps the place.
-    const { events } = await admin.ok(Wh_EventsDocument, { after: rest.endCursor, first: 10 });
+    const { events } = await admin.ok(EventsDocument, { after: rest.endCursor, first: 10 });
     expect(events.edges).toEqual([]);
     expect(events.pageInfo).toEqual({ hasNextPage: false, endCursor: rest.endCursor });
     expect(events.totalCount).toBe(0);
@@ -130,7 +121,7 @@ describe("events polling query", () => {
         message: { id: message.id, content: "typed", senderId: ann.id, seq: message.seq },
       },
     });
-    const { events } = await admin.ok(Wh_EventsDocument, { types: ["message.created"], first: 1 });
+    const { events } = await admin.ok(EventsDocument, { types: ["message.created"], first: 1 });
     expect(events.totalCount).toBe(created);
     expect(events.pageInfo.hasNextPage).toBe(created > 1);
   });
@@ -165,31 +156,31 @@ describe("events polling query", () => {
   });
 
   it("caps first at MAX_PAGE_SIZE and rejects bad arguments", async () => {
-    const { events } = await admin.ok(Wh_EventsDocument, { first: 1000 });
+    const { events } = await admin.ok(EventsDocument, { first: 1000 });
     expect(events.edges).toHaveLength(10);
     expect(events.pageInfo.hasNextPage).toBe(true);
 
-    expect((await server.client.fail(Wh_EventsDocument, {})).code).toBe("UNAUTHENTICATED");
-    const types = await admin.fail(Wh_EventsDocument, { types: ["message.created", "nope.nope"] });
+    expect((await server.client.fail(EventsDocument, {})).code).toBe("UNAUTHENTICATED");
+    const types = await admin.fail(EventsDocument, { types: ["message.created", "nope.nope"] });
     expect([types.code, types.field]).toEqual(["BAD_USER_INPUT", "types"]);
     expect(types.error.message).toContain("nope.nope");
-    const cursor = await admin.fail(Wh_EventsDocument, { after: "not-a-cursor" });
+    const cursor = await admin.fail(EventsDocument, { after: "not-a-cursor" });
     expect([cursor.code, cursor.field]).toEqual(["BAD_USER_INPUT", "after"]);
-    const future = await admin.fail(Wh_EventsDocument, {
+    const future = await admin.fail(EventsDocument, {
       after: encodeCursor({ txid: 9_000_000_000n, id: 1n }),
     });
     expect([future.code, future.field]).toEqual(["BAD_USER_INPUT", "after"]);
-    const negative = await admin.fail(Wh_EventsDocument, { first: -1 });
+    const negative = await admin.fail(EventsDocument, { first: -1 });
     expect([negative.code, negative.field]).toEqual(["BAD_USER_INPUT", "first"]);
   });
 
   it("answers CURSOR_EXPIRED for a pruned cursor; without one it starts at the retained log", async () => {
-    const { events } = await admin.ok(Wh_EventsDocument, { first: 1 });
+    const { events } = await admin.ok(EventsDocument, { first: 1 });
     const oldest = events.edges[0]?.cursor as string;
     await send(ann, { to: ben.username, content: "after the prune point" });
     // This file's own database: pruning it disturbs no other test.
     await pruneEvents(server.app.services.prisma, new Date(Date.now() + 60_000));
-    const expired = await admin.fail(Wh_EventsDocument, { after: oldest });
+    const expired = await admin.fail(EventsDocument, { after: oldest });
     expect([expired.code, expired.field, expired.error.extensions?.reason]).toEqual([
       "BAD_USER_INPUT",
       "after",

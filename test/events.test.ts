@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   AddMembersDocument,
   DeleteMessageDocument,
@@ -12,22 +12,14 @@ import {
   SetMemberRoleDocument,
 } from "./gql/graphql.ts";
 import { createGroup, send } from "./helpers/actions.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
-import { type EventRow, openSql, type Sql } from "./helpers/sql.ts";
+import { signUp, type TestUser, uniqueName, useServer } from "./helpers/server.ts";
+import { type EventRow, useSql } from "./helpers/sql.ts";
 
 // Other test files share this database and run at the same time, so every look at the Event log is
 // narrowed to the conversations and users a test created itself.
 
-let server: TestServer;
-let sql: Sql;
-beforeAll(async () => {
-  server = await startServer();
-  sql = openSql();
-});
-afterAll(async () => {
-  await sql?.close();
-  await server?.stop();
-});
+const server = useServer();
+const sql = useSql();
 
 type About = { conversationIds?: string[]; userIds?: string[] };
 

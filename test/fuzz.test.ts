@@ -16,13 +16,11 @@ import {
   isNonNullType,
   isScalarType,
 } from "graphql";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyMigrations } from "../src/core/migrations.ts";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createGroup, send } from "./helpers/actions.ts";
 import { sampleValue } from "./helpers/schema-values.ts";
-import { signUp, startServer, TEST_API_KEY, type TestServer, type TestUser } from "./helpers/server.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
+import { signUp, TEST_API_KEY, type TestUser, useScratchDatabase, useServer } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
 
 const CASES_PER_MUTATION = 12;
 const SEED = 20_261_124;
@@ -51,25 +49,21 @@ function random(seed: number) {
 
 const schema = buildSchema(readFileSync(new URL("../schema.graphql", import.meta.url), "utf8"));
 
-let scratch: ScratchDatabase;
-let pool: pg.Pool;
-let server: TestServer;
+const scratch = useScratchDatabase("fuzz", { migrate: true });
+// Hundreds of calls from one user and one IP on purpose: only the rate limits are raised.
+const server = useServer(() => ({
+  DATABASE_URL: scratch.url,
+  RATE_LIMIT_SEND_PER_SECOND: "100000",
+  RATE_LIMIT_AUTH_PER_IP_PER_MINUTE: "100000",
+  RATE_LIMIT_TYPING_PER_SECOND: "100000",
+  RATE_LIMIT_SIGNAL_PER_SECOND: "100000",
+}));
+const sql = useSql(() => scratch.url);
 let a: TestUser;
 let b: TestUser;
 const real = { ids: [] as string[], usernames: [] as string[] };
 
 beforeAll(async () => {
-  scratch = await createScratchDatabase("fuzz");
-  await applyMigrations(scratch.url);
-  pool = new pg.Pool({ connectionString: scratch.url, max: 2 });
-  // Hundreds of calls from one user and one IP on purpose: only the rate limits are raised.
-  server = await startServer({
-    DATABASE_URL: scratch.url,
-    RATE_LIMIT_SEND_PER_SECOND: "100000",
-    RATE_LIMIT_AUTH_PER_IP_PER_MINUTE: "100000",
-    RATE_LIMIT_TYPING_PER_SECOND: "100000",
-    RATE_LIMIT_SIGNAL_PER_SECOND: "100000",
-  });
   a = await signUp(server, "fz_a");
   b = await signUp(server, "fz_b");
   const group = await createGroup(a, [b]);
@@ -78,21 +72,16 @@ beforeAll(async () => {
   real.ids = [group, m.id, d.id, d.conversation.id, a.id, b.id];
   real.usernames = [a.username, b.username];
 });
-afterAll(async () => {
-  await server?.stop();
-  await pool?.end();
-  await scratch?.drop();
-});
 
 /** Row counts of every table of the app's schema. */
 async function counts(): Promise<Record<string, number>> {
-  const { rows: tables } = await pool.query<{ name: string }>(
+  const tables = await sql.query<{ name: string }>(
     `SELECT table_name AS name FROM information_schema.tables
       WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> '_prisma_migrations'
       ORDER BY 1`,
   );
   if (tables.length === 0) return {};
-  const { rows } = await pool.query<Record<string, string>>(
+  const rows = await sql.query<Record<string, string>>(
     `SELECT ${tables.map((t, i) => `(SELECT count(*) FROM "${t.name}") AS c${i}`).join(", ")}`,
   );
   return Object.fromEntries(tables.map((t, i) => [t.name, Number(rows[0]?.[`c${i}`])]));

@@ -2,7 +2,7 @@
 // Tests get its URL with `inject("databaseUrl")`.
 import type { TestProject } from "vitest/node";
 import { applyMigrations } from "../src/core/migrations.ts";
-import { ADMIN_URL, createScratchDatabase, postgresAvailable } from "./pg.ts";
+import { ADMIN_URL, createScratchDatabase, postgresAvailable } from "./helpers/scratch-database.ts";
 
 declare module "vitest" {
   interface ProvidedContext {

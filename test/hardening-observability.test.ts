@@ -5,9 +5,10 @@
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { send } from "./helpers/actions.ts";
 import { Client } from "./helpers/client.ts";
-import { killAll, startRedis, startServerProcess, waitUntil } from "./helpers/processes.ts";
+import { killAll, startRedis, startServerProcess } from "./helpers/processes.ts";
 import { initRaw, openRaw } from "./helpers/raw-ws.ts";
 import { signUp, startServer, TEST_API_KEY, TEST_JWT_SECRET, type TestServer } from "./helpers/server.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 afterAll(() => killAll());
 
@@ -25,133 +26,115 @@ describe("/healthz and /readyz", () => {
   it("healthz is 200; readyz is 200 with the database and Redis up, 503 naming Redis once it is gone", async () => {
     const redis = await startRedis();
     const server = await startServer({ REDIS_URL: redis.url });
-    try {
-      expect(await get(`${base(server)}/healthz`)).toMatchObject({ status: 200 });
-      const ready = await get(`${base(server)}/readyz`);
-      expect(ready.status).toBe(200);
-      expect(JSON.parse(ready.text)).toEqual({ status: "ok", checks: { database: "ok", redis: "ok" } });
-      await redis.kill();
-      const down = await get(`${base(server)}/readyz`);
-      expect(down.status).toBe(503);
-      expect(JSON.parse(down.text)).toEqual({
-        status: "unavailable",
-        checks: { database: "ok", redis: "failed" },
-        failed: ["redis"],
-      });
-      // The process itself still runs.
-      expect((await get(`${base(server)}/healthz`)).status).toBe(200);
-    } finally {
-      await server.stop();
-    }
+    expect(await get(`${base(server)}/healthz`)).toMatchObject({ status: 200 });
+    const ready = await get(`${base(server)}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(JSON.parse(ready.text)).toEqual({ status: "ok", checks: { database: "ok", redis: "ok" } });
+    await redis.kill();
+    const down = await get(`${base(server)}/readyz`);
+    expect(down.status).toBe(503);
+    expect(JSON.parse(down.text)).toEqual({
+      status: "unavailable",
+      checks: { database: "ok", redis: "failed" },
+      failed: ["redis"],
+    });
+    // The process itself still runs.
+    expect((await get(`${base(server)}/healthz`)).status).toBe(200);
   });
 
   it("without Redis, readyz checks the database only", async () => {
     const server = await startServer();
-    try {
-      const ready = await get(`${base(server)}/readyz`);
-      expect(JSON.parse(ready.text)).toEqual({ status: "ok", checks: { database: "ok" } });
-    } finally {
-      await server.stop();
-    }
+    const ready = await get(`${base(server)}/readyz`);
+    expect(JSON.parse(ready.text)).toEqual({ status: "ok", checks: { database: "ok" } });
   });
 });
 
 describe("/metrics", () => {
   it("counts operations, errors, events, WebSockets and subscriptions, and reports queue depth", async () => {
     const server = await startServer();
-    try {
-      const scrape = async () => (await get(`${base(server)}/metrics`)).text;
-      const [a, b] = [await signUp(server, "met_a"), await signUp(server, "met_b")];
-      const { conversation } = await send(a, { to: b.username, content: "counted" });
-      await b.client.raw("query MetricsMe { me { id } }");
-      await new Client(server.url).raw("query MetricsAnon { me { id } }");
+    const scrape = async () => (await get(`${base(server)}/metrics`)).text;
+    const [a, b] = [await signUp(server, "met_a"), await signUp(server, "met_b")];
+    const { conversation } = await send(a, { to: b.username, content: "counted" });
+    await b.client.raw("query MetricsMe { me { id } }");
+    await new Client(server.url).raw("query MetricsAnon { me { id } }");
 
-      // A live subscription over graphql-ws.
-      const socket = await openRaw(server.url);
-      await initRaw(socket, b.token);
-      socket.send({
-        id: "m",
-        type: "subscribe",
-        payload: {
-          query: `subscription MetricsEvents($c: ID!) { messageEvents(conversationId: $c) { seq } }`,
-          variables: { c: conversation.id },
-        },
-      });
-      await waitUntil(
-        async () => sample(await scrape(), "graphql_active_subscriptions") === 1,
-        "the subscription gauge",
-      );
-      await send(a, { conversationId: conversation.id, content: "delivered" });
-      await socket.next("next");
+    // A live subscription over graphql-ws.
+    const socket = await openRaw(server.url);
+    await initRaw(socket, b.token);
+    socket.send({
+      id: "m",
+      type: "subscribe",
+      payload: {
+        query: `subscription MetricsEvents($c: ID!) { messageEvents(conversationId: $c) { seq } }`,
+        variables: { c: conversation.id },
+      },
+    });
+    await waitUntil(async () => sample(await scrape(), "graphql_active_subscriptions") === 1, {
+      what: "the subscription gauge",
+    });
+    await send(a, { conversationId: conversation.id, content: "delivered" });
+    await socket.next("next");
 
-      server.app.services.metrics?.setQueueDepthSource(async () => 7);
-      const text = await scrape();
-      expect(sample(text, "websocket_connections_active")).toBe(1);
-      expect(sample(text, "queue_depth")).toBe(7);
-      expect(
-        sample(
-          text,
-          "graphql_operation_duration_seconds_count",
-          'operation_name="MetricsMe",operation_type="query"',
-        ),
-      ).toBe(1);
-      expect(
-        sample(
-          text,
-          "graphql_operation_errors_total",
-          'operation_name="MetricsAnon",operation_type="query",code="UNAUTHENTICATED"',
-        ),
-      ).toBe(1);
-      expect(sample(text, "events_published_total")).toBeGreaterThanOrEqual(2);
-      expect(sample(text, "events_delivered_total")).toBeGreaterThanOrEqual(1);
-      expect(sample(text, "pubsub_reconnects_total")).toBe(0);
+    server.app.services.metrics?.setQueueDepthSource(async () => 7);
+    const text = await scrape();
+    expect(sample(text, "websocket_connections_active")).toBe(1);
+    expect(sample(text, "queue_depth")).toBe(7);
+    expect(
+      sample(
+        text,
+        "graphql_operation_duration_seconds_count",
+        'operation_name="MetricsMe",operation_type="query"',
+      ),
+    ).toBe(1);
+    expect(
+      sample(
+        text,
+        "graphql_operation_errors_total",
+        'operation_name="MetricsAnon",operation_type="query",code="UNAUTHENTICATED"',
+      ),
+    ).toBe(1);
+    expect(sample(text, "events_published_total")).toBeGreaterThanOrEqual(2);
+    expect(sample(text, "events_delivered_total")).toBeGreaterThanOrEqual(1);
+    expect(sample(text, "pubsub_reconnects_total")).toBe(0);
 
-      socket.close();
-      await waitUntil(async () => {
+    socket.close();
+    await waitUntil(
+      async () => {
         const t = await scrape();
         return (
           sample(t, "websocket_connections_active") === 0 && sample(t, "graphql_active_subscriptions") === 0
         );
-      }, "the gauges to drop back to 0");
-    } finally {
-      await server.stop();
-    }
+      },
+      { what: "the gauges to drop back to 0" },
+    );
   });
 
   it("with METRICS_TOKEN, answers 401 without it and the metrics with it", async () => {
     const token = "metrics-token-0123456789";
     const server = await startServer({ METRICS_TOKEN: token });
-    try {
-      expect((await get(`${base(server)}/metrics`)).status).toBe(401);
-      expect(
-        (await get(`${base(server)}/metrics`, { authorization: "Bearer wrong-token-0000000" })).status,
-      ).toBe(401);
-      const ok = await get(`${base(server)}/metrics`, { authorization: `Bearer ${token}` });
-      expect(ok.status).toBe(200);
-      expect(ok.text).toContain("graphql_operation_duration_seconds");
-    } finally {
-      await server.stop();
-    }
+    expect((await get(`${base(server)}/metrics`)).status).toBe(401);
+    expect(
+      (await get(`${base(server)}/metrics`, { authorization: "Bearer wrong-token-0000000" })).status,
+    ).toBe(401);
+    const ok = await get(`${base(server)}/metrics`, { authorization: `Bearer ${token}` });
+    expect(ok.status).toBe(200);
+    expect(ok.text).toContain("graphql_operation_duration_seconds");
   });
 });
 
 describe("request ids and logs", () => {
   it("keeps a sane incoming X-Request-Id, replaces a bad one, and returns it", async () => {
     const server = await startServer();
-    try {
-      const post = (id?: string) =>
-        fetch(server.url, {
-          method: "POST",
-          headers: { "content-type": "application/json", ...(id ? { "x-request-id": id } : {}) },
-          body: JSON.stringify({ query: "{ __typename }" }),
-        });
-      expect((await post("req-123.abc")).headers.get("x-request-id")).toBe("req-123.abc");
-      const replaced = (await post("bad id <script>")).headers.get("x-request-id");
-      expect(replaced).toMatch(/^[0-9a-f-]{36}$/);
-      expect((await post()).headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
-    } finally {
-      await server.stop();
-    }
+    const post = (id?: string) =>
+      fetch(server.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(id ? { "x-request-id": id } : {}) },
+        body: JSON.stringify({ query: "{ __typename }" }),
+      });
+    expect((await post("req-123.abc")).headers.get("x-request-id")).toBe("req-123.abc");
+    const replaced = (await post("bad id <script>")).headers.get("x-request-id");
+    expect(replaced).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await post()).headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it("writes JSON lines with the request id, operation name and duration, and no content, password or token", async () => {
@@ -188,7 +171,7 @@ describe("request ids and logs", () => {
       }),
     });
     expect(sent.status).toBe(200);
-    await waitUntil(() => proc.output().includes("trace-me-1"), "the request's log line");
+    await waitUntil(() => proc.output().includes("trace-me-1"), { what: "the request's log line" });
     proc.signal("SIGTERM");
     await proc.exited;
 

@@ -3,27 +3,19 @@
 // private redis-server: keys of other test files never mix in). Windows of a minute or more are
 // checked exactly; per-second ones are checked as "at least the allowance passes, and a fast
 // burst trips it", which holds however slow the machine is.
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { LogInDocument, SignUpDocument } from "./gql/graphql.ts";
 import { send } from "./helpers/actions.ts";
 import { Client } from "./helpers/client.ts";
-import { killAll, startRedis, waitUntil } from "./helpers/processes.ts";
+import { killAll, startRedis } from "./helpers/processes.ts";
 import { initRaw, openRaw } from "./helpers/raw-ws.ts";
 import { signUp, startServer, type TestServer, uniqueName } from "./helpers/server.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 afterAll(() => killAll());
 
-const servers: TestServer[] = [];
-async function serverWith(env: Record<string, string>) {
-  const s = await startServer(env);
-  servers.push(s);
-  return s;
-}
-// Each test's servers stop when it ends: many idle instances would hold database connections
-// that the other test files (running in parallel) need.
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.stop()));
-});
+// Servers come from startServer, so each test's servers stop when it ends: many idle instances
+// would hold database connections that the other test files (running in parallel) need.
 
 type Outcome = { code: unknown; retryAfter: unknown };
 
@@ -45,7 +37,7 @@ const outcome = (res: { errors?: { extensions?: Record<string, unknown> }[] }): 
 
 describe("sendMessage per user", () => {
   it("allows the per-second rate plus the burst, then RATE_LIMITED with retryAfter; other users unaffected", async () => {
-    const server = await serverWith({ RATE_LIMIT_SEND_PER_SECOND: "1", RATE_LIMIT_SEND_BURST: "5" });
+    const server = await startServer({ RATE_LIMIT_SEND_PER_SECOND: "1", RATE_LIMIT_SEND_BURST: "5" });
     const [a, b] = [await signUp(server, "rl_a"), await signUp(server, "rl_b")];
     const attempt = async () =>
       outcome(
@@ -68,7 +60,7 @@ describe("sendMessage per user", () => {
 
 describe("signUp / logIn per IP and per username", () => {
   it("counts signUp and logIn attempts per IP: exactly the configured number pass", async () => {
-    const server = await serverWith({ RATE_LIMIT_AUTH_PER_IP_PER_MINUTE: "4" });
+    const server = await startServer({ RATE_LIMIT_AUTH_PER_IP_PER_MINUTE: "4" });
     const vars = () => ({ username: uniqueName("ip"), password: "password123", displayName: "X" });
     const results = [
       outcome(await server.client.raw(SignUpDocument, vars())),
@@ -100,19 +92,19 @@ describe("signUp / logIn per IP and per username", () => {
           variables: { username: "nobody", password: "x" },
         }),
       }).then(async (r) => outcome((await r.json()) as never).code);
-    const trusting = await serverWith({ RATE_LIMIT_AUTH_PER_IP_PER_MINUTE: "1", TRUST_PROXY: "1" });
+    const trusting = await startServer({ RATE_LIMIT_AUTH_PER_IP_PER_MINUTE: "1", TRUST_PROXY: "1" });
     // The rightmost entry is the client our proxy saw: one attempt each for two clients.
     expect(await viaProxy(trusting, "203.0.113.1")).toBe("UNAUTHENTICATED");
     expect(await viaProxy(trusting, "203.0.113.2")).toBe("UNAUTHENTICATED");
     expect(await viaProxy(trusting, "203.0.113.1")).toBe("RATE_LIMITED");
-    const plain = await serverWith({ RATE_LIMIT_AUTH_PER_IP_PER_MINUTE: "1" });
+    const plain = await startServer({ RATE_LIMIT_AUTH_PER_IP_PER_MINUTE: "1" });
     // Without TRUST_PROXY the header is the client's word: both attempts are the socket's IP.
     expect(await viaProxy(plain, "203.0.113.1")).toBe("UNAUTHENTICATED");
     expect(await viaProxy(plain, "203.0.113.2")).toBe("RATE_LIMITED");
   });
 
   it("locks a username after the configured failed logIns, even for the right password; a success clears the count", async () => {
-    const server = await serverWith({ RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME: "3" });
+    const server = await startServer({ RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME: "3" });
     const victim = await signUp(server, "bf");
     const other = await signUp(server, "bf");
     const logIn = async (username: string, password: string) =>
@@ -134,7 +126,10 @@ describe("signUp / logIn per IP and per username", () => {
 
 describe("typing and signals per user", () => {
   it("setTyping and signal trip their per-second limits", async () => {
-    const server = await serverWith({ RATE_LIMIT_TYPING_PER_SECOND: "2", RATE_LIMIT_SIGNAL_PER_SECOND: "3" });
+    const server = await startServer({
+      RATE_LIMIT_TYPING_PER_SECOND: "2",
+      RATE_LIMIT_SIGNAL_PER_SECOND: "3",
+    });
     const [a, b] = [await signUp(server, "ty_a"), await signUp(server, "ty_b")];
     const { conversation } = await send(a, { to: b.username, content: "hello" });
     for (const [mutation, allowance] of [
@@ -153,7 +148,7 @@ describe("typing and signals per user", () => {
 
 describe("WebSocket connections and subscriptions", () => {
   it("closes the connection over the per-user limit with 4429; another user still connects", async () => {
-    const server = await serverWith({ RATE_LIMIT_WS_CONNECTIONS_PER_MINUTE: "3" });
+    const server = await startServer({ RATE_LIMIT_WS_CONNECTIONS_PER_MINUTE: "3" });
     const [a, b] = [await signUp(server, "ws_a"), await signUp(server, "ws_b")];
     const sockets = [];
     for (let i = 0; i < 3; i++) {
@@ -172,7 +167,7 @@ describe("WebSocket connections and subscriptions", () => {
   });
 
   it("refuses operations past the per-socket limit with RATE_LIMITED, and allows one again when another ends", async () => {
-    const server = await serverWith({ WS_MAX_SUBSCRIPTIONS_PER_SOCKET: "2" });
+    const server = await startServer({ WS_MAX_SUBSCRIPTIONS_PER_SOCKET: "2" });
     const [a, b] = [await signUp(server, "sub_a"), await signUp(server, "sub_b")];
     const { conversation } = await send(a, { to: b.username, content: "hello" });
     const socket = await openRaw(server.url);
@@ -190,15 +185,15 @@ describe("WebSocket connections and subscriptions", () => {
     const before = hub.size;
     subscribe("1");
     subscribe("2");
-    await waitUntil(() => hub.size >= before + 2, "two subscriptions to listen");
+    await waitUntil(() => hub.size >= before + 2, { what: "two subscriptions to listen" });
     subscribe("3");
     const refused = await socket.next("error");
     expect(refused.id).toBe("3");
     expect(refused.payload).toMatchObject([{ extensions: { code: "RATE_LIMITED", retryAfter: 1 } }]);
     socket.send({ id: "1", type: "complete" });
-    await waitUntil(() => hub.size === before + 1, "the first subscription to end");
+    await waitUntil(() => hub.size === before + 1, { what: "the first subscription to end" });
     subscribe("4");
-    await waitUntil(() => hub.size === before + 2, "the fourth subscription to listen");
+    await waitUntil(() => hub.size === before + 2, { what: "the fourth subscription to listen" });
     expect(socket.frames.filter((f) => f.type === "error").map((f) => f.id)).toEqual(["3"]);
     socket.close();
   });
@@ -208,7 +203,7 @@ describe("shared across instances through Redis", () => {
   it("two instances share one allowance; with Redis gone each falls back to its own memory limit", async () => {
     const redis = await startRedis();
     const env = { REDIS_URL: redis.url, RATE_LIMIT_AUTH_PER_IP_PER_MINUTE: "3" };
-    const [s1, s2] = [await serverWith(env), await serverWith(env)];
+    const [s1, s2] = [await startServer(env), await startServer(env)];
     const attempt = async (s: TestServer) =>
       outcome(await new Client(s.url).raw(LogInDocument, { username: uniqueName(), password: "nope-nope" }))
         .code;

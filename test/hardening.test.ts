@@ -11,12 +11,17 @@ import { MaxTokensParserWLexer } from "@escape.tech/graphql-armor-max-tokens";
 import { buildSchema, type DocumentNode, Kind, parse, validate } from "graphql";
 import { serverAudits } from "graphql-http";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/core/config.ts";
-import { applyMigrations } from "../src/core/migrations.ts";
 import { send } from "./helpers/actions.ts";
-import { signUp, startServer, TEST_API_KEY, TEST_JWT_SECRET, type TestServer } from "./helpers/server.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
+import {
+  signUp,
+  startServer,
+  TEST_API_KEY,
+  TEST_JWT_SECRET,
+  useScratchDatabase,
+  useServer,
+} from "./helpers/server.ts";
 
 type Answer = { status: number; headers: Headers; text: string; body: Record<string, unknown> | null };
 
@@ -53,17 +58,13 @@ function nested(levels: number): string {
 }
 
 describe("request limits (configured small)", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer({
-      MAX_DEPTH: "5",
-      MAX_ALIASES: "3",
-      MAX_COST: "400",
-      MAX_TOKENS: "60",
-      MAX_DIRECTIVES: "2",
-    });
+  const server = useServer({
+    MAX_DEPTH: "5",
+    MAX_ALIASES: "3",
+    MAX_COST: "400",
+    MAX_TOKENS: "60",
+    MAX_DIRECTIVES: "2",
   });
-  afterAll(() => server?.stop());
 
   const run = (query: string) => post(server.url, { query });
 
@@ -171,11 +172,7 @@ describe("default limits fit every operation the tests and the README use", () =
 });
 
 describe("body size, batching and page size", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer({ MAX_BODY_BYTES: "2000", MAX_PAGE_SIZE: "5" });
-  });
-  afterAll(() => server?.stop());
+  const server = useServer({ MAX_BODY_BYTES: "2000", MAX_PAGE_SIZE: "5" });
 
   const padded = (bytes: number) => {
     const base = JSON.stringify({ query: "{ __typename }", variables: { pad: "" } });
@@ -252,21 +249,17 @@ describe("introspection, GraphiQL and field suggestions", () => {
 
   it("production: introspection refused, GraphiQL not served, no field suggestions", async () => {
     const server = await startServer({ NODE_ENV: "production", LOG_LEVEL: "silent" });
-    try {
-      const res = await introspect(server.url);
-      expect(res.status).toBe(400);
-      expect(firstMessage(res)).toMatch(/introspection/i);
-      expect((await post(server.url, { query: "{ __typename }" })).body).toEqual({
-        data: { __typename: "Query" },
-      });
-      const page = await graphiql(server.url);
-      expect(page.text).not.toMatch(/graphiql/i);
-      const typo = await post(server.url, { query: "{ mee { id } }" });
-      expect(typo.status).toBe(400);
-      expect(firstMessage(typo)).not.toMatch(/did you mean/i);
-    } finally {
-      await server.stop();
-    }
+    const res = await introspect(server.url);
+    expect(res.status).toBe(400);
+    expect(firstMessage(res)).toMatch(/introspection/i);
+    expect((await post(server.url, { query: "{ __typename }" })).body).toEqual({
+      data: { __typename: "Query" },
+    });
+    const page = await graphiql(server.url);
+    expect(page.text).not.toMatch(/graphiql/i);
+    const typo = await post(server.url, { query: "{ mee { id } }" });
+    expect(typo.status).toBe(400);
+    expect(firstMessage(typo)).not.toMatch(/did you mean/i);
   });
 
   it("production with INTROSPECTION=true and GRAPHIQL=true: both on", async () => {
@@ -276,13 +269,9 @@ describe("introspection, GraphiQL and field suggestions", () => {
       INTROSPECTION: "true",
       GRAPHIQL: "true",
     });
-    try {
-      const res = await introspect(server.url);
-      expect(res.body).toEqual({ data: { __schema: { queryType: { name: "Query" } } } });
-      expect((await graphiql(server.url)).text).toMatch(/graphiql/i);
-    } finally {
-      await server.stop();
-    }
+    const res = await introspect(server.url);
+    expect(res.body).toEqual({ data: { __schema: { queryType: { name: "Query" } } } });
+    expect((await graphiql(server.url)).text).toMatch(/graphiql/i);
   });
 
   it("development: suggestions shown; INTROSPECTION=false turns introspection off there too", async () => {
@@ -291,21 +280,13 @@ describe("introspection, GraphiQL and field suggestions", () => {
       LOG_LEVEL: "silent",
       INTROSPECTION: "false",
     });
-    try {
-      expect(firstMessage(await post(server.url, { query: "{ mee { id } }" }))).toMatch(/did you mean "me"/i);
-      expect((await introspect(server.url)).status).toBe(400);
-    } finally {
-      await server.stop();
-    }
+    expect(firstMessage(await post(server.url, { query: "{ mee { id } }" }))).toMatch(/did you mean "me"/i);
+    expect((await introspect(server.url)).status).toBe(400);
   });
 });
 
 describe("CSRF prevention and CORS", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer({ CORS_ORIGINS: "https://app.example, https://admin.example" });
-  });
-  afterAll(() => server?.stop());
+  const server = useServer({ CORS_ORIGINS: "https://app.example, https://admin.example" });
 
   it("refuses requests a browser could send cross-site without a preflight", async () => {
     const query = encodeURIComponent("{ __typename }");
@@ -353,11 +334,7 @@ describe("CSRF prevention and CORS", () => {
 });
 
 describe("graphql-http server audits", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(() => server?.stop());
+  const server = useServer();
 
   it("passes every MUST audit of the GraphQL-over-HTTP spec with hardening on", async () => {
     const results = await Promise.all(serverAudits({ url: server.url }).map((audit) => audit.fn()));
@@ -370,18 +347,12 @@ describe("graphql-http server audits", () => {
 });
 
 describe("error masking in production", () => {
-  let scratch: ScratchDatabase;
-  let server: TestServer;
-  beforeAll(async () => {
-    if (!inject("databaseUrl")) throw new Error("PostgreSQL is not available for this test run");
-    scratch = await createScratchDatabase("hardening_mask");
-    await applyMigrations(scratch.url);
-    server = await startServer({ NODE_ENV: "production", LOG_LEVEL: "silent", DATABASE_URL: scratch.url });
-  });
-  afterAll(async () => {
-    await server?.stop();
-    await scratch?.drop();
-  });
+  const scratch = useScratchDatabase("hardening_mask", { migrate: true });
+  const server = useServer(() => ({
+    NODE_ENV: "production",
+    LOG_LEVEL: "silent",
+    DATABASE_URL: scratch.url,
+  }));
 
   it("an unexpected database failure reaches the client as 'Unexpected error.' with no stack or SQL", async () => {
     const user = await signUp(server, "mask");

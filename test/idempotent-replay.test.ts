@@ -5,19 +5,19 @@
 // and writes nothing. scheduleMessage with a key that an already sent message holds is refused at
 // schedule time (CONFLICT, field clientMessageId) whatever its target: otherwise it would "fire"
 // by replaying the older message and be recorded FIRED without ever sending anything.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
-  Nt_CancelScheduledDocument,
-  Nt_ScheduleMessageDocument,
+  CancelScheduledDocument,
   ReplyToMessageDocument,
+  ScheduleMessageDocument,
   SendMessageDocument,
 } from "./gql/graphql.ts";
 import { createGroup, send } from "./helpers/actions.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
-import { openSql, type Sql } from "./helpers/sql.ts";
+import { signUp, type TestUser, uniqueName, useServer } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
 
-let server: TestServer;
-let sql: Sql;
+const server = useServer({ RATE_LIMIT_SEND_PER_SECOND: "1000" });
+const sql = useSql();
 let u: TestUser; // the sender whose keys are replayed
 let v: TestUser; // U's direct partner: the first message goes to V
 let w: TestUser; // a user U never wrote to
@@ -31,8 +31,6 @@ let directWithX: string;
 const inMinutes = (m: number) => new Date(Date.now() + m * 60_000).toISOString();
 
 beforeAll(async () => {
-  server = await startServer({ RATE_LIMIT_SEND_PER_SECOND: "1000" });
-  sql = openSql();
   u = await signUp(server, "idr_u");
   v = await signUp(server, "idr_v");
   w = await signUp(server, "idr_w");
@@ -52,11 +50,6 @@ beforeAll(async () => {
   });
   reply = { id: replyToMessage.id, content: replyContent, key: replyKey };
   directWithX = (await send(u, { to: x.username, content: "hello x" })).conversation.id;
-});
-
-afterAll(async () => {
-  await sql?.close();
-  await server?.stop();
 });
 
 /** Everything U's refused replays could have written. */
@@ -212,7 +205,7 @@ describe("scheduleMessage with a clientMessageId a sent message holds: CONFLICT,
   it("aimed at another conversation (a group by id, another user by `to`)", async () => {
     const before = await writes();
     for (const target of [{ conversationId: groupId }, { to: w.username }, { to: x.id }]) {
-      const r = await u.client.fail(Nt_ScheduleMessageDocument, {
+      const r = await u.client.fail(ScheduleMessageDocument, {
         ...target,
         content: uniqueName("later"),
         clientMessageId: direct.key,
@@ -233,7 +226,7 @@ describe("scheduleMessage with a clientMessageId a sent message holds: CONFLICT,
       { key: reply.key, target: { conversationId: groupId } },
     ];
     for (const { key, target } of targets) {
-      const r = await u.client.fail(Nt_ScheduleMessageDocument, {
+      const r = await u.client.fail(ScheduleMessageDocument, {
         ...target,
         content: uniqueName("later"),
         clientMessageId: key,
@@ -248,7 +241,7 @@ describe("scheduleMessage with a clientMessageId a sent message holds: CONFLICT,
 
   it("a fresh clientMessageId is still accepted (the refusal is about the key only)", async () => {
     const key = uniqueName("cmid");
-    const { scheduleMessage } = await u.client.ok(Nt_ScheduleMessageDocument, {
+    const { scheduleMessage } = await u.client.ok(ScheduleMessageDocument, {
       conversationId: groupId,
       content: uniqueName("later"),
       clientMessageId: key,
@@ -256,7 +249,7 @@ describe("scheduleMessage with a clientMessageId a sent message holds: CONFLICT,
     });
     expect(scheduleMessage.state).toBe("PENDING");
     expect(await scheduledRows(key)).toBe(1);
-    expect((await u.client.ok(Nt_CancelScheduledDocument, { id: scheduleMessage.id })).cancelScheduled).toBe(
+    expect((await u.client.ok(CancelScheduledDocument, { id: scheduleMessage.id })).cancelScheduled).toBe(
       true,
     );
   });

@@ -4,25 +4,16 @@
 // the schema can carry a password hash or the API key.
 import { readFileSync } from "node:fs";
 import { SignJWT } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { MeDocument } from "./gql/graphql.ts";
 import { initRaw, openRaw } from "./helpers/raw-ws.ts";
-import {
-  signUp,
-  startServer,
-  TEST_API_KEY,
-  TEST_JWT_SECRET,
-  type TestServer,
-  type TestUser,
-} from "./helpers/server.ts";
+import { signUp, TEST_API_KEY, TEST_JWT_SECRET, type TestUser, useServer } from "./helpers/server.ts";
 
-let server: TestServer;
+const server = useServer();
 let user: TestUser;
 beforeAll(async () => {
-  server = await startServer();
   user = await signUp(server, "jwt");
 });
-afterAll(() => server?.stop());
 
 const key = new TextEncoder().encode(TEST_JWT_SECRET);
 const now = () => Math.floor(Date.now() / 1000);

@@ -4,7 +4,7 @@
 // addMembers either ran while they were still a member, a no-op, or after the removal, refused),
 // and a group with members always has exactly one active OWNER. Checked through SQL on the
 // "Membership" table (role, "leftAt") and the "Event" log.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   AddMembersDocument,
   LeaveConversationDocument,
@@ -13,31 +13,24 @@ import {
 } from "./gql/graphql.ts";
 import { createGroup } from "./helpers/actions.ts";
 import type { Result } from "./helpers/client.ts";
-import { signUp, startServer, type TestServer, type TestUser } from "./helpers/server.ts";
-import { openSql, type Sql } from "./helpers/sql.ts";
+import { signUp, type TestUser, useServer } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
 
 const ROUNDS = 15;
 const PARALLEL_ADDS = 10;
 
-let server: TestServer;
-let sql: Sql;
+const server = useServer();
+const sql = useSql();
 let owner: TestUser;
 let x: TestUser;
 let y: TestUser;
 let z: TestUser;
 
 beforeAll(async () => {
-  server = await startServer();
-  sql = openSql();
   owner = await signUp(server, "race_o");
   x = await signUp(server, "race_x");
   y = await signUp(server, "race_y");
   z = await signUp(server, "race_z");
-});
-
-afterAll(async () => {
-  await sql?.close();
-  await server?.stop();
 });
 
 type Row = { userId: string; role: string; active: boolean };

@@ -1,39 +1,31 @@
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
+  ChatWithDetailsDocument,
+  ConversationMessagesWithDetailsDocument,
   DeleteMessageDocument,
   EditMessageDocument,
   LeaveConversationDocument,
-  MsgT_ChatDocument,
-  MsgT_ConversationMessagesDocument,
-  MsgT_MessageDocument,
+  MessageWithDetailsDocument,
   ReplyToMessageDocument,
   SendMessageDocument,
   SetMemberRoleDocument,
 } from "./gql/graphql.ts";
 import { createGroup, type SendVars, send } from "./helpers/actions.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
-import { openSql, type Sql } from "./helpers/sql.ts";
+import { signUp, startServer, type TestUser, uniqueName, useServer } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
 
-let server: TestServer;
-let sql: Sql;
-beforeAll(async () => {
-  server = await startServer();
-  sql = openSql();
-});
-afterAll(async () => {
-  await sql?.close();
-  await server?.stop();
-});
+const server = useServer();
+const sql = useSql();
 
 const reply = async (user: TestUser, parentId: string, content: string) =>
   (await user.client.ok(ReplyToMessageDocument, { parentId, content })).replyToMessage;
 
 const getMessage = async (user: TestUser, id: string) =>
-  (await user.client.ok(MsgT_MessageDocument, { id })).message;
+  (await user.client.ok(MessageWithDetailsDocument, { id })).message;
 
 async function conversationMessages(user: TestUser, id: string) {
-  const { conversation } = await user.client.ok(MsgT_ConversationMessagesDocument, { id, first: 100 });
+  const { conversation } = await user.client.ok(ConversationMessagesWithDetailsDocument, { id, first: 100 });
   if (!conversation) throw new Error("conversation missing");
   return conversation;
 }
@@ -68,7 +60,7 @@ describe("sendMessage: happy paths", () => {
     expect(directs).toBe(1);
     expect(await sql.messageCount(conversationId)).toBe(4);
 
-    const { chat } = await b.client.ok(MsgT_ChatDocument, { with: a.username, first: 10 });
+    const { chat } = await b.client.ok(ChatWithDetailsDocument, { with: a.username, first: 10 });
     expect(chat.totalCount).toBe(4);
     expect(chat.nodes.map((n) => n.id)).toEqual([m4.id, m3.id, m2.id, m1.id]);
   });
@@ -201,42 +193,38 @@ describe("sendMessage: errors write nothing", () => {
 
   it("enforces a configured MAX_MESSAGE_LENGTH, counting the trimmed content", async () => {
     const small = await startServer({ MAX_MESSAGE_LENGTH: "20" });
-    try {
-      const [a, b] = [await signUp(small), await signUp(small)];
-      const exact = await send(a, { to: b.id, content: "a".repeat(20) });
-      expect(exact.content).toBe("a".repeat(20));
-      const padded = await send(a, { to: b.id, content: `   ${"b".repeat(20)}   ` });
-      expect(padded.content).toBe("b".repeat(20));
-      const conversationId = exact.conversation.id;
-      const before = await sql.messageCount(conversationId);
-      expect(before).toBe(2);
+    const [a, b] = [await signUp(small), await signUp(small)];
+    const exact = await send(a, { to: b.id, content: "a".repeat(20) });
+    expect(exact.content).toBe("a".repeat(20));
+    const padded = await send(a, { to: b.id, content: `   ${"b".repeat(20)}   ` });
+    expect(padded.content).toBe("b".repeat(20));
+    const conversationId = exact.conversation.id;
+    const before = await sql.messageCount(conversationId);
+    expect(before).toBe(2);
 
-      const tooLong = await a.client.fail(SendMessageDocument, { to: b.id, content: "c".repeat(21) });
-      expect(tooLong.code).toBe("BAD_USER_INPUT");
-      expect(tooLong.field).toBe("content");
-      const tooLongInGroup = await a.client.fail(SendMessageDocument, {
-        conversationId,
-        content: `${"d".repeat(21)}`,
-      });
-      expect(tooLongInGroup.code).toBe("BAD_USER_INPUT");
-      expect(tooLongInGroup.field).toBe("content");
-      // Replies and edits obey the same limit.
-      const longReply = await a.client.fail(ReplyToMessageDocument, {
-        parentId: exact.id,
-        content: "e".repeat(21),
-      });
-      expect([longReply.code, longReply.field]).toEqual(["BAD_USER_INPUT", "content"]);
-      const longEdit = await a.client.fail(EditMessageDocument, { id: exact.id, content: "f".repeat(21) });
-      expect([longEdit.code, longEdit.field]).toEqual(["BAD_USER_INPUT", "content"]);
-      expect(await sql.messageCount(conversationId)).toBe(before);
-      expect((await getMessage(a, exact.id))?.content).toBe("a".repeat(20));
+    const tooLong = await a.client.fail(SendMessageDocument, { to: b.id, content: "c".repeat(21) });
+    expect(tooLong.code).toBe("BAD_USER_INPUT");
+    expect(tooLong.field).toBe("content");
+    const tooLongInGroup = await a.client.fail(SendMessageDocument, {
+      conversationId,
+      content: `${"d".repeat(21)}`,
+    });
+    expect(tooLongInGroup.code).toBe("BAD_USER_INPUT");
+    expect(tooLongInGroup.field).toBe("content");
+    // Replies and edits obey the same limit.
+    const longReply = await a.client.fail(ReplyToMessageDocument, {
+      parentId: exact.id,
+      content: "e".repeat(21),
+    });
+    expect([longReply.code, longReply.field]).toEqual(["BAD_USER_INPUT", "content"]);
+    const longEdit = await a.client.fail(EditMessageDocument, { id: exact.id, content: "f".repeat(21) });
+    expect([longEdit.code, longEdit.field]).toEqual(["BAD_USER_INPUT", "content"]);
+    expect(await sql.messageCount(conversationId)).toBe(before);
+    expect((await getMessage(a, exact.id))?.content).toBe("a".repeat(20));
 
-      // The default server (10000) still takes 21 characters: the limit is per configuration.
-      const [x, y] = [await signUp(server), await signUp(server)];
-      expect((await send(x, { to: y.id, content: "g".repeat(21) })).content).toHaveLength(21);
-    } finally {
-      await small.stop();
-    }
+    // The default server (10000) still takes 21 characters: the limit is per configuration.
+    const [x, y] = [await signUp(server), await signUp(server)];
+    expect((await send(x, { to: y.id, content: "g".repeat(21) })).content).toHaveLength(21);
   });
 });
 
@@ -364,7 +352,7 @@ describe("replyToMessage", () => {
     const parent = await send(a, { to: b.id, content: "question" });
     const r = await reply(b, parent.id, "answer");
     expect(r.parent?.id).toBe(parent.id);
-    const { chat } = await a.client.ok(MsgT_ChatDocument, { with: b.username, first: 10 });
+    const { chat } = await a.client.ok(ChatWithDetailsDocument, { with: b.username, first: 10 });
     expect(chat.totalCount).toBe(1);
     expect(chat.nodes.map((n) => n.id)).toEqual([parent.id]);
     expect(chat.nodes[0]?.replyCount).toBe(1);
@@ -464,7 +452,7 @@ describe("deleteMessage", () => {
     expect(deleted).toMatchObject({ id: m2.id, seq: 2, content: null, isDeleted: true, revisions: [] });
     expect(deleted.deletedAt).not.toBeNull();
 
-    const { chat } = await b.client.ok(MsgT_ChatDocument, { with: a.id, first: 10 });
+    const { chat } = await b.client.ok(ChatWithDetailsDocument, { with: a.id, first: 10 });
     expect(chat.totalCount).toBe(3);
     expect(chat.nodes.map((n) => [n.id, n.seq, n.content, n.isDeleted])).toEqual([
       [m3.id, 3, "three", false],
@@ -574,10 +562,10 @@ describe("message(id)", () => {
     expect(seen).toMatchObject({ id: m.id, content: "visible to us", sender: { id: a.id }, seq: 1 });
     expect((await getMessage(a, m.id))?.clientMessageId).toBeNull();
 
-    const hidden = await outsider.client.fail(MsgT_MessageDocument, { id: m.id });
-    const unknown = await outsider.client.fail(MsgT_MessageDocument, { id: randomUUID() });
-    const malformed = await outsider.client.fail(MsgT_MessageDocument, { id: "definitely-not-a-uuid" });
-    const unknownForMember = await b.client.fail(MsgT_MessageDocument, { id: randomUUID() });
+    const hidden = await outsider.client.fail(MessageWithDetailsDocument, { id: m.id });
+    const unknown = await outsider.client.fail(MessageWithDetailsDocument, { id: randomUUID() });
+    const malformed = await outsider.client.fail(MessageWithDetailsDocument, { id: "definitely-not-a-uuid" });
+    const unknownForMember = await b.client.fail(MessageWithDetailsDocument, { id: randomUUID() });
     for (const r of [hidden, unknown, malformed, unknownForMember]) {
       expect(r.code).toBe("NOT_FOUND");
       expect(r.error.message).toBe(hidden.error.message);
@@ -588,7 +576,7 @@ describe("message(id)", () => {
     const g = await send(a, { conversationId: groupId, content: "group msg" });
     expect((await getMessage(b, g.id))?.id).toBe(g.id);
     await b.client.ok(LeaveConversationDocument, { conversationId: groupId });
-    const left = await b.client.fail(MsgT_MessageDocument, { id: g.id });
+    const left = await b.client.fail(MessageWithDetailsDocument, { id: g.id });
     expect(left.code).toBe("NOT_FOUND");
     expect(left.error.message).toBe(hidden.error.message);
   });

@@ -6,7 +6,7 @@ import pg from "pg";
 import { afterEach, describe, expect, inject, test } from "vitest";
 import { openDatabase } from "../src/core/db.ts";
 import { applyMigrations, migrationStatus, readMigrations } from "../src/core/migrations.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
+import { createScratchDatabase, type ScratchDatabase } from "./helpers/scratch-database.ts";
 
 const databaseUrl = inject("databaseUrl");
 

@@ -1,26 +1,22 @@
 // Connections end to end: chat(with:), conversation.messages, message.replies and conversations.
 // Message connections are newest first: `first`/`after` page back in time, `last`/`before` forward.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
-  PgT_CreateGroupDocument,
-  PgT_PagChatDocument,
-  PgT_PagConversationMessagesDocument,
-  PgT_PagConversationsDocument,
-  type PgT_PagMessageConnectionFragment,
-  PgT_PagRepliesDocument,
-  PgT_ReplyDocument,
-  PgT_SendDocument,
-  type PgT_SendMutationVariables,
+  ChatForPaginationDocument,
+  ConversationMessagesForPaginationDocument,
+  ConversationsForPaginationDocument,
+  CreateGroupForSetupDocument,
+  type MessageConnectionForPaginationFragment,
+  RepliesForPaginationDocument,
+  ReplyToMessageForSetupDocument,
+  SendMessageForSetupDocument,
+  type SendMessageForSetupMutationVariables,
 } from "./gql/graphql.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
+import { signUp, type TestUser, uniqueName, useServer } from "./helpers/server.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(() => server?.stop());
+const server = useServer();
 
-type Conn = PgT_PagMessageConnectionFragment;
+type Conn = MessageConnectionForPaginationFragment;
 type PageArgs = { first?: number; after?: string; last?: number; before?: string };
 
 const seqs = (c: Conn) => c.edges.map((e) => e.node.seq);
@@ -56,10 +52,10 @@ async function seedChat(n = 25): Promise<Seeded> {
   let conversationId = "";
   for (let i = 1; i <= n; i++) {
     const sender = i % 2 ? a : b;
-    const vars: PgT_SendMutationVariables = conversationId
+    const vars: SendMessageForSetupMutationVariables = conversationId
       ? { conversationId, content: `m${i}` }
       : { to: sender === a ? b.username : a.username, content: `m${i}` };
-    const { sendMessage } = await sender.client.ok(PgT_SendDocument, vars);
+    const { sendMessage } = await sender.client.ok(SendMessageForSetupDocument, vars);
     expect(sendMessage.seq).toBe(i);
     conversationId = sendMessage.conversation.id;
     idsBySeq.set(i, sendMessage.id);
@@ -69,7 +65,7 @@ async function seedChat(n = 25): Promise<Seeded> {
     [Math.min(3, n), b],
     [Math.min(20, n), a],
   ] as const) {
-    const { replyToMessage } = await who.client.ok(PgT_ReplyDocument, {
+    const { replyToMessage } = await who.client.ok(ReplyToMessageForSetupDocument, {
       parentId: idsBySeq.get(parentSeq) ?? "",
       content: `reply to m${parentSeq}`,
     });
@@ -106,7 +102,7 @@ describe("chat(with:)", () => {
   it("pages newest first with first/after: 25..16, 15..6, 5..1; totalCount 25 (replies excluded)", async () => {
     const s = await seedChat();
     const chat = async (args: PageArgs) =>
-      (await s.a.client.ok(PgT_PagChatDocument, { with: s.b.username, ...args })).chat;
+      (await s.a.client.ok(ChatForPaginationDocument, { with: s.b.username, ...args })).chat;
 
     const p1 = await chat({ first: 10 });
     checkShape(p1);
@@ -136,7 +132,7 @@ describe("chat(with:)", () => {
   it("pages oldest first with last/before: last 10 = seq 10..1, then 20..11, then 25..21", async () => {
     const s = await seedChat();
     const chat = async (args: PageArgs) =>
-      (await s.b.client.ok(PgT_PagChatDocument, { with: s.a.id, ...args })).chat;
+      (await s.b.client.ok(ChatForPaginationDocument, { with: s.a.id, ...args })).chat;
 
     const q1 = await chat({ last: 10 });
     checkShape(q1);
@@ -161,7 +157,7 @@ describe("chat(with:)", () => {
     const s = await seedChat();
     const all = range(25, 1).map((i) => s.idsBySeq.get(i));
     const chat = async (args: PageArgs) =>
-      (await s.a.client.ok(PgT_PagChatDocument, { with: s.b.username, ...args })).chat;
+      (await s.a.client.ok(ChatForPaginationDocument, { with: s.b.username, ...args })).chat;
     for (const size of [1, 4, 7, 25, 30]) {
       const forward = await walk(chat, size, "forward");
       expect(forward.flatMap((p) => p.edges.map((e) => e.node.id))).toEqual(all);
@@ -186,7 +182,7 @@ describe("chat(with:)", () => {
   it("keeps cursors stable: 5 new messages neither skip nor repeat anything after an old cursor", async () => {
     const s = await seedChat();
     const chat = async (args: PageArgs) =>
-      (await s.a.client.ok(PgT_PagChatDocument, { with: s.b.username, ...args })).chat;
+      (await s.a.client.ok(ChatForPaginationDocument, { with: s.b.username, ...args })).chat;
     const p1 = await chat({ first: 10 });
     const q1 = await chat({ last: 10 });
     expect(seqs(p1)).toEqual(range(25, 16));
@@ -195,7 +191,7 @@ describe("chat(with:)", () => {
     // Five new top-level messages (seq 28..32, after the two replies 26 and 27).
     for (let i = 0; i < 5; i++) {
       const sender = i % 2 ? s.a : s.b;
-      const { sendMessage } = await sender.client.ok(PgT_SendDocument, {
+      const { sendMessage } = await sender.client.ok(SendMessageForSetupDocument, {
         conversationId: s.conversationId,
         content: `late ${i}`,
       });
@@ -222,11 +218,11 @@ describe("chat(with:)", () => {
 
   it("gives the same answer by username and by id", async () => {
     const s = await seedChat(6);
-    const byName = await s.a.client.ok(PgT_PagChatDocument, { with: s.b.username, first: 4 });
-    const byId = await s.a.client.ok(PgT_PagChatDocument, { with: s.b.id, first: 4 });
+    const byName = await s.a.client.ok(ChatForPaginationDocument, { with: s.b.username, first: 4 });
+    const byId = await s.a.client.ok(ChatForPaginationDocument, { with: s.b.id, first: 4 });
     expect(seqs(byName.chat)).toEqual([6, 5, 4, 3]);
     expect(byId).toEqual(byName);
-    const nextByName = await s.a.client.ok(PgT_PagChatDocument, {
+    const nextByName = await s.a.client.ok(ChatForPaginationDocument, {
       with: s.b.username,
       first: 4,
       after: byId.chat.pageInfo.endCursor ?? "",
@@ -244,18 +240,18 @@ describe("chat(with:)", () => {
       pageInfo: { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null },
     };
     for (const who of [stranger.username, stranger.id]) {
-      const { chat } = await s.a.client.ok(PgT_PagChatDocument, { with: who, first: 10 });
+      const { chat } = await s.a.client.ok(ChatForPaginationDocument, { with: who, first: 10 });
       expect(chat).toEqual(empty);
     }
     // The stranger's side of it is empty too.
-    const theirs = await stranger.client.ok(PgT_PagChatDocument, { with: s.a.username, first: 10 });
+    const theirs = await stranger.client.ok(ChatForPaginationDocument, { with: s.a.username, first: 10 });
     expect(theirs.chat).toEqual(empty);
   });
 
   it("answers NOT_FOUND for an unknown user", async () => {
     const me = await signUp(server, "pag_me");
     for (const unknown of [uniqueName("nobody"), "0190c0de-0000-7000-8000-000000000000", "not a user"]) {
-      const r = await me.client.fail(PgT_PagChatDocument, { with: unknown, first: 10 });
+      const r = await me.client.fail(ChatForPaginationDocument, { with: unknown, first: 10 });
       expect(r.code, unknown).toBe("NOT_FOUND");
       expect(r.result.data ?? null).toBeNull();
     }
@@ -266,7 +262,7 @@ describe("conversation(id) { messages } and message(id) { replies }", () => {
   it("conversation.messages pages like chat: newest first, replies excluded, totalCount 25", async () => {
     const s = await seedChat();
     const messages = async (args: PageArgs) => {
-      const { conversation } = await s.b.client.ok(PgT_PagConversationMessagesDocument, {
+      const { conversation } = await s.b.client.ok(ConversationMessagesForPaginationDocument, {
         id: s.conversationId,
         ...args,
       });
@@ -303,26 +299,32 @@ describe("conversation(id) { messages } and message(id) { replies }", () => {
   it("message.replies pages the thread newest first; totalCount = replyCount", async () => {
     const a = await signUp(server, "pag_a");
     const b = await signUp(server, "pag_b");
-    const { sendMessage: parent } = await a.client.ok(PgT_SendDocument, {
+    const { sendMessage: parent } = await a.client.ok(SendMessageForSetupDocument, {
       to: b.username,
       content: "parent",
     });
-    const { sendMessage: other } = await b.client.ok(PgT_SendDocument, {
+    const { sendMessage: other } = await b.client.ok(SendMessageForSetupDocument, {
       conversationId: parent.conversation.id,
       content: "another thread",
     });
-    await a.client.ok(PgT_ReplyDocument, { parentId: other.id, content: "not in the parent's thread" });
+    await a.client.ok(ReplyToMessageForSetupDocument, {
+      parentId: other.id,
+      content: "not in the parent's thread",
+    });
     const replyIds: string[] = []; // in seq order
     for (let i = 1; i <= 12; i++) {
       const who = i % 2 ? b : a;
       // Every fourth reply answers the previous reply: it joins the same (top-level) thread.
       const parentId = i % 4 === 0 ? (replyIds.at(-1) ?? parent.id) : parent.id;
-      const { replyToMessage } = await who.client.ok(PgT_ReplyDocument, { parentId, content: `r${i}` });
+      const { replyToMessage } = await who.client.ok(ReplyToMessageForSetupDocument, {
+        parentId,
+        content: `r${i}`,
+      });
       expect(replyToMessage.parent?.id).toBe(parent.id);
       replyIds.push(replyToMessage.id);
     }
     const replies = async (args: PageArgs) => {
-      const { message } = await b.client.ok(PgT_PagRepliesDocument, { id: parent.id, ...args });
+      const { message } = await b.client.ok(RepliesForPaginationDocument, { id: parent.id, ...args });
       if (!message) throw new Error("message missing");
       expect(message.replyCount).toBe(12);
       expect(message.replies.totalCount).toBe(message.replyCount);
@@ -358,13 +360,13 @@ describe("conversations(first, after)", () => {
       const other = await signUp(server, "pag_peer");
       peers.push(other);
       if (i % 2 === 0) {
-        const { sendMessage } = await me.client.ok(PgT_SendDocument, {
+        const { sendMessage } = await me.client.ok(SendMessageForSetupDocument, {
           to: other.username,
           content: `hi ${i}`,
         });
         created.push(sendMessage.conversation.id);
       } else {
-        const { createGroup } = await other.client.ok(PgT_CreateGroupDocument, {
+        const { createGroup } = await other.client.ok(CreateGroupForSetupDocument, {
           title: `group ${i}`,
           memberIds: [me.username],
         });
@@ -372,7 +374,7 @@ describe("conversations(first, after)", () => {
       }
     }
     const list = async (args: PageArgs) =>
-      (await me.client.ok(PgT_PagConversationsDocument, args)).conversations;
+      (await me.client.ok(ConversationsForPaginationDocument, args)).conversations;
     const walkAll = async () => {
       const pages = [];
       let args: PageArgs = { first: 3 };
@@ -394,7 +396,7 @@ describe("conversations(first, after)", () => {
 
     // Activity in the oldest one moves it to the top; the others keep their order.
     const oldest = created[0] ?? "";
-    await me.client.ok(PgT_SendDocument, { conversationId: oldest, content: "back again" });
+    await me.client.ok(SendMessageForSetupDocument, { conversationId: oldest, content: "back again" });
     const after = await walkAll();
     expect(after.map((p) => p.edges.length)).toEqual([3, 3, 1]);
     expect(after.flatMap((p) => p.edges.map((e) => e.node.id))).toEqual([
@@ -406,7 +408,7 @@ describe("conversations(first, after)", () => {
     const group = created[3] ?? "";
     const peer = peers[3];
     if (!peer) throw new Error("peer missing");
-    await peer.client.ok(PgT_SendDocument, { conversationId: group, content: "news" });
+    await peer.client.ok(SendMessageForSetupDocument, { conversationId: group, content: "news" });
     const again = await walkAll();
     expect(again.flatMap((p) => p.edges.map((e) => e.node.id))).toEqual([
       group,
@@ -422,7 +424,7 @@ describe("conversations(first, after)", () => {
 describe("argument errors", () => {
   it("answers first+before, last+after, before+after and garbage cursors with BAD_USER_INPUT", async () => {
     const s = await seedChat(4);
-    const { chat } = await s.a.client.ok(PgT_PagChatDocument, { with: s.b.username, first: 2 });
+    const { chat } = await s.a.client.ok(ChatForPaginationDocument, { with: s.b.username, first: 2 });
     const cursor = chat.pageInfo.endCursor ?? "";
     expect(cursor).not.toBe("");
     const b64 = (text: string) => Buffer.from(text).toString("base64");
@@ -443,13 +445,13 @@ describe("argument errors", () => {
     const answers: { args: string; field: string; code: unknown; message: string }[] = [];
     for (const args of badArgs) {
       const tries = [
-        ["chat", await s.a.client.fail(PgT_PagChatDocument, { with: s.b.username, ...args })],
+        ["chat", await s.a.client.fail(ChatForPaginationDocument, { with: s.b.username, ...args })],
         [
           "messages",
-          await s.a.client.fail(PgT_PagConversationMessagesDocument, { id: s.conversationId, ...args }),
+          await s.a.client.fail(ConversationMessagesForPaginationDocument, { id: s.conversationId, ...args }),
         ],
-        ["replies", await s.a.client.fail(PgT_PagRepliesDocument, { id: parentId, ...args })],
-        ["conversations", await s.a.client.fail(PgT_PagConversationsDocument, args)],
+        ["replies", await s.a.client.fail(RepliesForPaginationDocument, { id: parentId, ...args })],
+        ["conversations", await s.a.client.fail(ConversationsForPaginationDocument, args)],
       ] as const;
       for (const [field, r] of tries) {
         answers.push({ args: JSON.stringify(args), field, code: r.code, message: r.error.message });
@@ -467,35 +469,31 @@ describe("argument errors", () => {
 });
 
 describe("MAX_PAGE_SIZE", () => {
-  let small: TestServer;
-  beforeAll(async () => {
-    small = await startServer({ MAX_PAGE_SIZE: "5" });
-  });
-  afterAll(() => small?.stop());
+  const small = useServer({ MAX_PAGE_SIZE: "5" });
 
   it("caps first/last at the configured size", async () => {
     const a = await signUp(small, "pag_cap");
     const b = await signUp(small, "pag_cap");
     let conversationId = "";
     for (let i = 1; i <= 8; i++) {
-      const vars: PgT_SendMutationVariables = conversationId
+      const vars: SendMessageForSetupMutationVariables = conversationId
         ? { conversationId, content: `c${i}` }
         : { to: b.username, content: `c${i}` };
-      conversationId = (await a.client.ok(PgT_SendDocument, vars)).sendMessage.conversation.id;
+      conversationId = (await a.client.ok(SendMessageForSetupDocument, vars)).sendMessage.conversation.id;
     }
-    const first = (await a.client.ok(PgT_PagChatDocument, { with: b.username, first: 50 })).chat;
+    const first = (await a.client.ok(ChatForPaginationDocument, { with: b.username, first: 50 })).chat;
     expect(seqs(first)).toEqual([8, 7, 6, 5, 4]);
     expect(first.nodes).toHaveLength(5);
     expect(first.totalCount).toBe(8);
     expect(first.pageInfo.hasNextPage).toBe(true);
-    const last = (await a.client.ok(PgT_PagChatDocument, { with: b.username, last: 50 })).chat;
+    const last = (await a.client.ok(ChatForPaginationDocument, { with: b.username, last: 50 })).chat;
     expect(seqs(last)).toEqual([5, 4, 3, 2, 1]);
     const messages = (
-      await a.client.ok(PgT_PagConversationMessagesDocument, { id: conversationId, first: 50 })
+      await a.client.ok(ConversationMessagesForPaginationDocument, { id: conversationId, first: 50 })
     ).conversation?.messages;
     expect(messages?.edges).toHaveLength(5);
     // No explicit size: the default (20) is capped too.
-    const dflt = (await a.client.ok(PgT_PagChatDocument, { with: b.username })).chat;
+    const dflt = (await a.client.ok(ChatForPaginationDocument, { with: b.username })).chat;
     expect(dflt.edges).toHaveLength(5);
   });
 });

@@ -1,31 +1,27 @@
 // N+1 guard: the SQL statements the server runs to answer a list query must not grow with the list.
 // The server runs in this process, so every statement it sends through `pg` is counted (see
-// helpers/pgt-statement-counter.ts) while exactly one request is in flight.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// helpers/statement-counter.ts) while exactly one request is in flight.
+import { describe, expect, it } from "vitest";
 import {
-  PgT_CreateGroupDocument,
-  PgT_MarkReadDocument,
-  PgT_QcChatDocument,
-  PgT_QcConversationsDocument,
-  PgT_ReplyDocument,
-  PgT_SendDocument,
-  type PgT_SendMutationVariables,
+  ChatForQueryCountDocument,
+  ConversationsForQueryCountDocument,
+  CreateGroupForSetupDocument,
+  MarkReadForSetupDocument,
+  ReplyToMessageForSetupDocument,
+  SendMessageForSetupDocument,
+  type SendMessageForSetupMutationVariables,
 } from "./gql/graphql.ts";
-import { countStatements, type StatementLog } from "./helpers/pgt-statement-counter.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
+import { signUp, type TestUser, uniqueName, useServer } from "./helpers/server.ts";
+import { countStatements, type StatementLog } from "./helpers/statement-counter.ts";
 
 /** Upper bounds on statements per request, from measurement (each test prints its statements). */
 const MAX_STATEMENTS_CONVERSATIONS = 8; // measured: 8 (list, viewer membership, last messages, senders,
 // count, members' conversations, memberships, users)
 const MAX_STATEMENTS_CHAT = 5; // measured: 4 (user, direct conversation, messages, senders)
 
-let server: TestServer;
-beforeAll(async () => {
-  // No background work in this instance (job workers, webhook dispatcher, the log reader's poll
-  // tick): its statements would be counted with the request's.
-  server = await startServer({ JOB_CONCURRENCY: "0", EVENT_POLL_MS: "600000" });
-});
-afterAll(() => server?.stop());
+// No background work in this instance (job workers, webhook dispatcher, the log reader's poll
+// tick): its statements would be counted with the request's.
+const server = useServer({ JOB_CONCURRENCY: "0", EVENT_POLL_MS: "600000" });
 
 function describeLog(label: string, log: StatementLog) {
   return `${label}: ${log.count} statements\n${log.statements.map((s, i) => `  ${i + 1}. ${s}`).join("\n")}`;
@@ -46,31 +42,34 @@ async function userWithConversations(n: number): Promise<TestUser> {
     const [first, ...rest] = others;
     if (!first) throw new Error("no peer");
     if (i % 2 === 0) {
-      const { sendMessage } = await me.client.ok(PgT_SendDocument, {
+      const { sendMessage } = await me.client.ok(SendMessageForSetupDocument, {
         to: first.username,
         content: `hello ${i}`,
       });
-      await first.client.ok(PgT_SendDocument, {
+      await first.client.ok(SendMessageForSetupDocument, {
         conversationId: sendMessage.conversation.id,
         content: `hi back ${i}`,
       });
-      await first.client.ok(PgT_ReplyDocument, { parentId: sendMessage.id, content: `thread ${i}` });
+      await first.client.ok(ReplyToMessageForSetupDocument, {
+        parentId: sendMessage.id,
+        content: `thread ${i}`,
+      });
     } else {
-      const { createGroup } = await first.client.ok(PgT_CreateGroupDocument, {
+      const { createGroup } = await first.client.ok(CreateGroupForSetupDocument, {
         title: uniqueName(`group ${i}`),
         memberIds: [me.id, ...rest.map((o) => o.username)],
       });
       for (const [k, o] of others.entries()) {
-        await o.client.ok(PgT_SendDocument, {
+        await o.client.ok(SendMessageForSetupDocument, {
           conversationId: createGroup.id,
           content: `group ${i} msg ${k}`,
         });
       }
-      const { sendMessage } = await me.client.ok(PgT_SendDocument, {
+      const { sendMessage } = await me.client.ok(SendMessageForSetupDocument, {
         conversationId: createGroup.id,
         content: "me too",
       });
-      if (i % 3 === 0) await first.client.ok(PgT_MarkReadDocument, { messageId: sendMessage.id });
+      if (i % 3 === 0) await first.client.ok(MarkReadForSetupDocument, { messageId: sendMessage.id });
     }
   }
   return me;
@@ -78,8 +77,8 @@ async function userWithConversations(n: number): Promise<TestUser> {
 
 async function measureConversations(user: TestUser) {
   // Warm-up: the first request of a user may differ for reasons unrelated to list size.
-  await user.client.ok(PgT_QcConversationsDocument);
-  return countStatements(() => user.client.ok(PgT_QcConversationsDocument));
+  await user.client.ok(ConversationsForQueryCountDocument);
+  return countStatements(() => user.client.ok(ConversationsForQueryCountDocument));
 }
 
 describe("conversations(first: 20) with nested fields", () => {
@@ -120,10 +119,11 @@ describe("chat(with:, first: 50)", () => {
     let conversationId = "";
     for (let i = 0; i < n; i++) {
       const sender = i % 3 === 0 ? other : me;
-      const vars: PgT_SendMutationVariables = conversationId
+      const vars: SendMessageForSetupMutationVariables = conversationId
         ? { conversationId, content: `m${i}` }
         : { to: sender === me ? other.username : me.username, content: `m${i}` };
-      conversationId = (await sender.client.ok(PgT_SendDocument, vars)).sendMessage.conversation.id;
+      conversationId = (await sender.client.ok(SendMessageForSetupDocument, vars)).sendMessage.conversation
+        .id;
     }
     return { me, other };
   }
@@ -132,8 +132,8 @@ describe("chat(with:, first: 50)", () => {
     const small = await pairWithMessages(5);
     const big = await pairWithMessages(60);
     const measure = async ({ me, other }: { me: TestUser; other: TestUser }) => {
-      await me.client.ok(PgT_QcChatDocument, { with: other.username });
-      return countStatements(() => me.client.ok(PgT_QcChatDocument, { with: other.username }));
+      await me.client.ok(ChatForQueryCountDocument, { with: other.username });
+      return countStatements(() => me.client.ok(ChatForQueryCountDocument, { with: other.username }));
     };
     const s = await measure(small);
     const b = await measure(big);

@@ -5,14 +5,14 @@
 import http from "node:http";
 import { Redis } from "ioredis";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import {
-  Flt_ChatDocument,
-  Flt_MessageEventsDocument,
-  type Flt_MessageEventsSubscription,
-  Flt_SendDocument,
-  type Flt_SendMutation,
-  type Flt_SendMutationVariables,
+  ChatForFaultsDocument,
+  MessageEventsForFaultsDocument,
+  type MessageEventsForFaultsSubscription,
+  SendMessageForFaultsDocument,
+  type SendMessageForFaultsMutation,
+  type SendMessageForFaultsMutationVariables,
 } from "./gql/graphql.ts";
 import { Client } from "./helpers/client.ts";
 import { startLatencyProxy } from "./helpers/latency-proxy.ts";
@@ -22,25 +22,30 @@ import {
   type ServerProc,
   startRedis,
   startServerProcess,
-  waitUntil,
-  within,
 } from "./helpers/processes.ts";
 import { initRaw, openRaw, type RawSocket } from "./helpers/raw-ws.ts";
-import { signUp, startServer, TEST_JWT_SECRET, type TestServer, type TestUser } from "./helpers/server.ts";
-import { openSql, type Sql } from "./helpers/sql.ts";
+import {
+  signUp,
+  startServer,
+  TEST_JWT_SECRET,
+  type TestServer,
+  type TestUser,
+  useServer,
+  useServers,
+} from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
 import { type Subscription, subscribeWs, wsClient } from "./helpers/subscriptions.ts";
+import { sleep, waitUntil, within } from "./helpers/wait.ts";
 
 const SHARED_REDIS = "redis://127.0.0.1:6379";
 
-type Sent = Flt_SendMutation["sendMessage"];
-type Ev = Flt_MessageEventsSubscription["messageEvents"];
-type Events = Subscription<Flt_MessageEventsSubscription>;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+type Sent = SendMessageForFaultsMutation["sendMessage"];
+type Ev = MessageEventsForFaultsSubscription["messageEvents"];
+type Events = Subscription<MessageEventsForFaultsSubscription>;
 
 /** sendMessage that must succeed: HTTP 200, no errors, a message back. */
-async function send(client: Client, vars: Flt_SendMutationVariables): Promise<Sent> {
-  const result = await client.raw(Flt_SendDocument, vars);
+async function send(client: Client, vars: SendMessageForFaultsMutationVariables): Promise<Sent> {
+  const result = await client.raw(SendMessageForFaultsDocument, vars);
   if (result.status !== 200 || result.errors?.length || !result.data) {
     throw new Error(`sendMessage failed (HTTP ${result.status}): ${JSON.stringify(result.errors ?? result)}`);
   }
@@ -66,8 +71,8 @@ async function subscribeListening(
   const hub = server.app.services.hub;
   const before = hub.size;
   const ws = wsClient(server.url, viewer.token);
-  const sub = subscribeWs(ws, Flt_MessageEventsDocument, variables);
-  await waitUntil(() => hub.size > before || sub.completed, "the subscription to listen");
+  const sub = subscribeWs(ws, MessageEventsForFaultsDocument, variables);
+  await waitUntil(() => hub.size > before || sub.completed, { what: "the subscription to listen" });
   if (sub.completed) throw new Error(`subscription ended early: ${JSON.stringify(sub.error ?? sub.results)}`);
   return { ws, sub };
 }
@@ -85,17 +90,16 @@ async function anchorCursor(server: TestServer, viewer: TestUser, sender: TestUs
   const { ws, sub } = await subscribeListening(server, viewer, { conversationId });
   try {
     const anchor = await send(via(server.url, sender), { conversationId, content: "anchor" });
-    await waitUntil(
-      () => eventIds(events(sub)).includes(anchor.id) || sub.completed,
-      "the anchor message on a live subscription",
-    );
+    await waitUntil(() => eventIds(events(sub)).includes(anchor.id) || sub.completed, {
+      what: "the anchor message on a live subscription",
+    });
     const event = events(sub).find((e) => e.message.id === anchor.id);
     expect(event?.seq).toBe(anchor.seq);
     return { anchor, cursor: event?.cursor ?? "" };
   } finally {
     await ws.dispose();
     // Gone from the hub too, so the next subscribeListening counts only its own listener.
-    await waitUntil(() => hub.size <= base, "the anchor subscription to leave the hub");
+    await waitUntil(() => hub.size <= base, { what: "the anchor subscription to leave the hub" });
   }
 }
 
@@ -109,8 +113,9 @@ function expectExactlyOnceInOrder(received: readonly Ev[], expected: readonly Se
   expect(new Set(received.map((e) => e.kind))).toEqual(new Set(received.length ? ["CREATED"] : []));
 }
 
-let shared: TestServer;
-let sql: Sql;
+const shared = useServer({ REDIS_URL: SHARED_REDIS });
+const sql = useSql();
+afterAll(() => killAll());
 const databaseUrl = inject("databaseUrl");
 const processEnv = () => ({
   DATABASE_URL: databaseUrl,
@@ -119,35 +124,25 @@ const processEnv = () => ({
   NODE_ENV: "test",
 });
 
-beforeAll(async () => {
-  shared = await startServer({ REDIS_URL: SHARED_REDIS });
-  sql = openSql();
-});
-afterAll(async () => {
-  await killAll();
-  await sql?.close();
-  await shared?.stop();
-});
-
 describe("Redis outage and restart", () => {
   let redis: RedisProc;
-  let s1: TestServer;
-  let s2: TestServer;
   let probe: Redis;
 
+  // Registered before the instances: after-hooks run in reverse order, so Redis outlives them.
   beforeAll(async () => {
     redis = await startRedis();
-    const env = { REDIS_URL: redis.url, EVENT_POLL_MS: "500" };
-    [s1, s2] = await Promise.all([startServer(env), startServer(env)]);
     probe = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
     probe.on("error", () => {});
   });
   afterAll(async () => {
     probe?.disconnect();
-    // Stop with Redis up (a test that failed mid-outage left it down): see the SIGTERM test below.
-    if (redis && !redis.running) redis = await startRedis(redis.port);
-    await Promise.all([s1, s2].map((s) => s && within(s.stop(), 15_000, "an instance to stop")));
     if (redis?.running) await redis.kill();
+  });
+  const [s1, s2] = useServers(2, () => ({ REDIS_URL: redis.url, EVENT_POLL_MS: "500" }));
+  afterEach(async () => {
+    // The instances stop with Redis up (a test that failed mid-outage left it down): see the
+    // SIGTERM test below.
+    if (redis && !redis.running) redis = await startRedis(redis.port);
   });
 
   /** How many connections are subscribed to the `log` topic on our redis-server. */
@@ -196,17 +191,17 @@ describe("Redis outage and restart", () => {
 
     // C resumes on the other instance while Redis is still down: exactly what it missed.
     const cWs = wsClient(s1.url, bob.token);
-    const cAfter = subscribeWs(cWs, Flt_MessageEventsDocument, { conversationId, after: resumeFrom });
+    const cAfter = subscribeWs(cWs, MessageEventsForFaultsDocument, { conversationId, after: resumeFrom });
     await cAfter.waitFor(4);
     expectExactlyOnceInOrder(events(cAfter), sent.slice(4));
 
     redis = await startRedis(redis.port);
     // The instances come back to Redis on their own and re-subscribe (the probe reconnects too).
-    await waitUntil(
-      async () => (await logSubscribers().catch(() => 0)) === subscribedBefore,
-      `${subscribedBefore} instance(s) to re-subscribe to \`log\` after the restart`,
-      { timeoutMs: 15_000, everyMs: 100 },
-    );
+    await waitUntil(async () => (await logSubscribers().catch(() => 0)) === subscribedBefore, {
+      what: `${subscribedBefore} instance(s) to re-subscribe to \`log\` after the restart`,
+      timeoutMs: 15_000,
+      everyMs: 100,
+    });
 
     await sendSome(4, "after the restart");
     await b.sub.waitFor(12);
@@ -251,7 +246,8 @@ describe("Redis subscription at startup", () => {
       );
       // Give every instance time to subscribe (the count can be right for a moment before a
       // reconnect drops a subscription).
-      await waitUntil(async () => (await logSubscribers()) === instances.length, "`log` subscribers", {
+      await waitUntil(async () => (await logSubscribers()) === instances.length, {
+        what: "`log` subscribers",
         timeoutMs: 2_000,
         everyMs: 50,
       }).catch(() => {});
@@ -260,7 +256,8 @@ describe("Redis subscription at startup", () => {
       const next = await send(via(direct.url, alice), { conversationId, content: "via the notice" });
       // Events from before the subscription may come first (see "subscription start point").
       const delivered = () => subs.map((b) => eventIds(events(b.sub)).includes(next.id));
-      await waitUntil(() => delivered().every(Boolean), "the message on every slow-link instance", {
+      await waitUntil(() => delivered().every(Boolean), {
+        what: "the message on every slow-link instance",
         timeoutMs: 5_000,
       }).catch(() => {});
       expect({ delivered: delivered(), logSubscribers: await logSubscribers() }).toEqual({
@@ -270,7 +267,8 @@ describe("Redis subscription at startup", () => {
       await Promise.all(subs.map((b) => b.ws.dispose()));
     } finally {
       probe.disconnect();
-      await Promise.all(instances.map((i) => within(i.stop(), 15_000, "an instance to stop")));
+      // Before Redis goes (startServer would stop them only after the test).
+      await Promise.all(instances.map((i) => i.stop()));
       await slow.close();
       await redis.kill();
     }
@@ -282,25 +280,20 @@ describe("subscription start point", () => {
     // An instance without Redis whose poll is too slow to matter: it learns of other instances'
     // messages only when its own activity wakes its log reader.
     const quiet = await startServer({ EVENT_POLL_MS: "60000" });
-    try {
-      const [alice, bob] = [await signUp(shared), await signUp(shared)];
-      const opening = await send(via(shared.url, alice), { to: bob.id, content: "opening" });
-      const conversationId = opening.conversation.id;
-      // Sent, committed and acknowledged before bob subscribes: history, which bob would load
-      // with a query, not news.
-      const before = await send(via(shared.url, alice), { conversationId, content: "before subscribing" });
-      const b = await subscribeListening(quiet, bob, { conversationId });
-      const after = await send(via(quiet.url, alice), { conversationId, content: "after subscribing" });
-      await waitUntil(
-        () => eventIds(events(b.sub)).includes(after.id) || b.sub.completed,
-        "the message sent after subscribing",
-      );
-      expect(eventIds(events(b.sub))).not.toContain(before.id);
-      expect(eventIds(events(b.sub))).toEqual([after.id]);
-      await b.ws.dispose();
-    } finally {
-      await quiet.stop();
-    }
+    const [alice, bob] = [await signUp(shared), await signUp(shared)];
+    const opening = await send(via(shared.url, alice), { to: bob.id, content: "opening" });
+    const conversationId = opening.conversation.id;
+    // Sent, committed and acknowledged before bob subscribes: history, which bob would load
+    // with a query, not news.
+    const before = await send(via(shared.url, alice), { conversationId, content: "before subscribing" });
+    const b = await subscribeListening(quiet, bob, { conversationId });
+    const after = await send(via(quiet.url, alice), { conversationId, content: "after subscribing" });
+    await waitUntil(() => eventIds(events(b.sub)).includes(after.id) || b.sub.completed, {
+      what: "the message sent after subscribing",
+    });
+    expect(eventIds(events(b.sub))).not.toContain(before.id);
+    expect(eventIds(events(b.sub))).toEqual([after.id]);
+    await b.ws.dispose();
   });
   it("a subscription without `after` skips history even while an older transaction is still open", async () => {
     // An open transaction that began before the history was written keeps the log's horizon (the
@@ -318,10 +311,9 @@ describe("subscription start point", () => {
       const b = await subscribeListening(shared, bob, { conversationId });
       const after = await send(via(shared.url, alice), { conversationId, content: "after subscribing" });
       await holder.query("COMMIT");
-      await waitUntil(
-        () => eventIds(events(b.sub)).includes(after.id) || b.sub.completed,
-        "the message sent after subscribing",
-      );
+      await waitUntil(() => eventIds(events(b.sub)).includes(after.id) || b.sub.completed, {
+        what: "the message sent after subscribing",
+      });
       expect(eventIds(events(b.sub))).toEqual([after.id]);
       expect(eventIds(events(b.sub))).not.toContain(before.id);
       await b.ws.dispose();
@@ -342,7 +334,7 @@ describe("SIGKILLed instances", () => {
 
     // B listens on the process; A sends through the in-process instance at a steady pace.
     const bWs = wsClient(target.url, bob.token);
-    const onProcess = subscribeWs(bWs, Flt_MessageEventsDocument, { conversationId, after: cursor });
+    const onProcess = subscribeWs(bWs, MessageEventsForFaultsDocument, { conversationId, after: cursor });
     const total = 40;
     const sent: Sent[] = [];
     const sender = (async () => {
@@ -366,16 +358,18 @@ describe("SIGKILLed instances", () => {
 
     const resumeFrom = beforeKill.at(-1)?.cursor ?? "";
     const resumedWs = wsClient(shared.url, bob.token);
-    const resumed = subscribeWs(resumedWs, Flt_MessageEventsDocument, { conversationId, after: resumeFrom });
+    const resumed = subscribeWs(resumedWs, MessageEventsForFaultsDocument, {
+      conversationId,
+      after: resumeFrom,
+    });
     await sender;
     expect(sent).toHaveLength(total);
     // The kill really happened mid-stream: sends continued after it.
     expect(sentAtKill).toBeLessThan(total);
     const last = sent.at(-1)?.id;
-    await waitUntil(
-      () => eventIds(events(resumed)).includes(last ?? "") || resumed.completed,
-      "the last message on the resumed subscription",
-    );
+    await waitUntil(() => eventIds(events(resumed)).includes(last ?? "") || resumed.completed, {
+      what: "the last message on the resumed subscription",
+    });
     await resumed.quietFor(500);
     expect(resumed.completed).toBe(false);
     expect(sent[0]?.seq).toBe(anchor.seq + 1);
@@ -425,10 +419,9 @@ describe("SIGKILLed instances", () => {
     // (conversation row lock), and a conversation's events arrive in seq order: once B has it, B
     // has everything.
     const marker = await send(via(shared.url, alice), { conversationId, content: "marker" });
-    await waitUntil(
-      () => eventIds(events(b.sub)).includes(marker.id) || b.sub.completed,
-      "the marker on B's subscription",
-    );
+    await waitUntil(() => eventIds(events(b.sub)).includes(marker.id) || b.sub.completed, {
+      what: "the marker on B's subscription",
+    });
     await b.sub.quietFor(500);
     expect(b.sub.completed).toBe(false);
 
@@ -472,7 +465,7 @@ describe("graphql-transport-ws protocol rules", () => {
   const subscribeFrame = (id: string, variables: Record<string, unknown> = {}) => ({
     id,
     type: "subscribe",
-    payload: { query: Flt_MessageEventsDocument.toString(), variables },
+    payload: { query: MessageEventsForFaultsDocument.toString(), variables },
   });
   const sockets: RawSocket[] = [];
   const open = async (protocol?: string) => {
@@ -568,11 +561,13 @@ describe("graphql-transport-ws protocol rules", () => {
     expect(early).toEqual({ type: "pong", payload: { early: true } });
     await initRaw(socket);
     socket.send({ type: "ping", payload: { n: 42, nested: { s: "x" } } });
-    await waitUntil(() => socket.frames.filter((f) => f.type === "pong").length >= 2, "the second pong", {
+    await waitUntil(() => socket.frames.filter((f) => f.type === "pong").length >= 2, {
+      what: "the second pong",
       timeoutMs: 5_000,
     });
     socket.send({ type: "ping" });
-    await waitUntil(() => socket.frames.filter((f) => f.type === "pong").length >= 3, "the third pong", {
+    await waitUntil(() => socket.frames.filter((f) => f.type === "pong").length >= 3, {
+      what: "the third pong",
       timeoutMs: 5_000,
     });
     expect(socket.frames.filter((f) => f.type === "pong")).toEqual([
@@ -603,7 +598,10 @@ describe("graceful shutdown (SIGTERM)", () => {
     socket.send({
       id: "s",
       type: "subscribe",
-      payload: { query: Flt_MessageEventsDocument.toString(), variables: { conversationId, after: cursor } },
+      payload: {
+        query: MessageEventsForFaultsDocument.toString(),
+        variables: { conversationId, after: cursor },
+      },
     });
     expect((await socket.next("next")).payload).toMatchObject({
       data: { messageEvents: { message: { id: replayed.id } } },
@@ -611,7 +609,7 @@ describe("graceful shutdown (SIGTERM)", () => {
 
     // An in-flight request: headers are in (the server answered 100 Continue), the body is not yet.
     const body = JSON.stringify({
-      query: Flt_SendDocument.toString(),
+      query: SendMessageForFaultsDocument.toString(),
       variables: { conversationId, content: "sent during shutdown" },
     });
     const request = http.request(target.url, {
@@ -680,7 +678,7 @@ describe("graceful shutdown (SIGTERM)", () => {
     expect(target.output()).toContain("SIGTERM: shutting down");
 
     // What it committed while shutting down is there.
-    const { chat } = await via(shared.url, bob).ok(Flt_ChatDocument, { with: alice.id, first: 1 });
+    const { chat } = await via(shared.url, bob).ok(ChatForFaultsDocument, { with: alice.id, first: 1 });
     expect(chat.nodes[0]?.content).toBe("sent during shutdown");
   });
 
@@ -698,8 +696,7 @@ describe("graceful shutdown (SIGTERM)", () => {
         await send(toProcess, { to: bob.id, content: "during the outage" });
         return server.output().includes("log notice not published");
       },
-      "the process to notice the outage",
-      { timeoutMs: 10_000, everyMs: 100 },
+      { what: "the process to notice the outage", timeoutMs: 10_000, everyMs: 100 },
     );
 
     server.signal("SIGTERM");

@@ -1,37 +1,27 @@
 // Resuming subscriptions from a cursor on the other instance (messageEvents, receiptEvents,
 // notificationEvents), bad cursors, and delivery without Redis (the log alone carries events).
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createNotification } from "../src/features/notifications/notifications.ts";
 import {
-  Rt_CreateGroupDocument,
-  Rt_DeleteDocument,
-  Rt_EditDocument,
-  Rt_MarkReadDocument,
-  Rt_MessageEventsDocument,
-  type Rt_MessageEventsSubscription,
-  Rt_NotificationEventsDocument,
-  Rt_ReceiptEventsDocument,
-  Rt_ReplyDocument,
-  Rt_SendDocument,
+  CreateGroupForRealtimeDocument,
+  DeleteMessageForRealtimeDocument,
+  EditMessageForRealtimeDocument,
+  MarkReadForSetupDocument,
+  MessageEventsDocument,
+  type MessageEventsSubscription,
+  NotificationEventsForRealtimeDocument,
+  ReceiptEventsDocument,
+  ReplyToMessageForRealtimeDocument,
+  SendMessageForRealtimeDocument,
   type TypedDocumentString,
 } from "./gql/graphql.ts";
-import { caughtUp, endError, live, REDIS_URL, Realtime, withLogLock } from "./helpers/rt-realtime.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
+import { caughtUp, endError, live, REDIS_URL, useRealtime, withLogLock } from "./helpers/realtime.ts";
+import { signUp, type TestServer, type TestUser, uniqueName, useServers } from "./helpers/server.ts";
 import type { Subscription } from "./helpers/subscriptions.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
-let s1: TestServer;
-let s2: TestServer;
-const rt = new Realtime(() => [s1, s2].filter(Boolean));
-
-beforeAll(async () => {
-  const env = { REDIS_URL };
-  [s1, s2] = await Promise.all([startServer(env), startServer(env)]);
-});
-beforeEach(() => rt.begin());
-afterEach(() => rt.closeAll());
-afterAll(async () => {
-  await Promise.all([s1?.stop(), s2?.stop()]);
-});
+const [s1, s2] = useServers(2, { REDIS_URL });
+const rt = useRealtime([s1, s2]);
 
 const QUIET_MS = 600;
 
@@ -40,9 +30,9 @@ const send = async (
   server: TestServer,
   user: TestUser,
   vars: { to?: string; conversationId?: string; content: string },
-) => (await via(server, user).ok(Rt_SendDocument, vars)).sendMessage;
+) => (await via(server, user).ok(SendMessageForRealtimeDocument, vars)).sendMessage;
 
-const messageEvents = (sub: Subscription<Rt_MessageEventsSubscription>) =>
+const messageEvents = (sub: Subscription<MessageEventsSubscription>) =>
   sub.values.map((v) => v.messageEvents);
 
 /** Disconnects and waits until the server dropped the subscription. */
@@ -50,7 +40,7 @@ async function drop(server: TestServer, opened: { disconnect: () => Promise<void
   const hub = server.app.services.hub;
   const before = hub.size;
   await opened.disconnect();
-  for (let i = 0; i < 500 && hub.size >= before; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitUntil(() => hub.size < before, { what: "the server to drop the subscription", timeoutMs: 5_000 });
   expect(hub.size).toBeLessThan(before);
 }
 
@@ -62,7 +52,7 @@ describe("resume after a reconnect, on the other instance", () => {
       const conversationId = first.conversation.id;
       await caughtUp(s1, { conversationIds: [conversationId] });
 
-      const opened = await live(s1, 1, () => rt.wsAlone(s1, b.token, Rt_MessageEventsDocument, {}));
+      const opened = await live(s1, 1, () => rt.wsAlone(s1, b.token, MessageEventsDocument, {}));
       const m2 = await send(s1, a, { conversationId, content: "m2" });
       const m3 = await send(s1, a, { conversationId, content: "m3" });
       const seen = await opened.sub.waitFor(2);
@@ -77,13 +67,14 @@ describe("resume after a reconnect, on the other instance", () => {
       missed.push(["CREATED", m4.id]);
       const m5 = await send(s2, a, { conversationId, content: "m5" });
       missed.push(["CREATED", m5.id]);
-      await via(s1, a).ok(Rt_EditDocument, { id: m4.id, content: "m4 edited" });
+      await via(s1, a).ok(EditMessageForRealtimeDocument, { id: m4.id, content: "m4 edited" });
       missed.push(["EDITED", m4.id]);
       const m6 = await send(s2, b, { conversationId, content: "m6 from b" });
       missed.push(["CREATED", m6.id]);
-      const r1 = (await via(s1, b).ok(Rt_ReplyDocument, { parentId: m2.id, content: "r1" })).replyToMessage;
+      const r1 = (await via(s1, b).ok(ReplyToMessageForRealtimeDocument, { parentId: m2.id, content: "r1" }))
+        .replyToMessage;
       missed.push(["REPLIED", r1.id]);
-      await via(s2, a).ok(Rt_DeleteDocument, { id: m3.id });
+      await via(s2, a).ok(DeleteMessageForRealtimeDocument, { id: m3.id });
       missed.push(["DELETED", m3.id]);
       for (const content of ["m7", "m8", "m9", "m10"]) {
         const m = await send(content === "m8" ? s2 : s1, a, { conversationId, content });
@@ -91,8 +82,8 @@ describe("resume after a reconnect, on the other instance", () => {
       }
       expect(missed).toHaveLength(10);
 
-      const resumed = rt.ws(s2, b.token, Rt_MessageEventsDocument, { after: cursor });
-      const resumedSse = rt.sse(s1, b.token, Rt_MessageEventsDocument, { after: cursor });
+      const resumed = rt.ws(s2, b.token, MessageEventsDocument, { after: cursor });
+      const resumedSse = rt.sse(s1, b.token, MessageEventsDocument, { after: cursor });
       for (const sub of [resumed, resumedSse]) await sub.waitFor(10);
       await resumed.quietFor(QUIET_MS);
       for (const sub of [resumed, resumedSse]) {
@@ -130,10 +121,10 @@ describe("resume after a reconnect, on the other instance", () => {
       const conversationId = messages[0]?.conversation.id as string;
       for (let i = 2; i <= 14; i++) messages.push(await send(s1, a, { conversationId, content: `${i}` }));
       const markRead = (server: TestServer, i: number) =>
-        via(server, b).ok(Rt_MarkReadDocument, { messageId: messages[i]?.id as string });
+        via(server, b).ok(MarkReadForSetupDocument, { messageId: messages[i]?.id as string });
       await caughtUp(s1, { conversationIds: [conversationId] });
 
-      const opened = await live(s1, 1, () => rt.wsAlone(s1, a.token, Rt_ReceiptEventsDocument, {}));
+      const opened = await live(s1, 1, () => rt.wsAlone(s1, a.token, ReceiptEventsDocument, {}));
       await markRead(s2, 0);
       await markRead(s2, 1);
       const seen = (await opened.sub.waitFor(2)).map((v) => v.receiptEvents);
@@ -143,8 +134,8 @@ describe("resume after a reconnect, on the other instance", () => {
 
       for (let i = 2; i < 12; i++) await markRead(i % 2 ? s1 : s2, i);
 
-      const resumed = rt.ws(s2, a.token, Rt_ReceiptEventsDocument, { after: cursor });
-      const resumedSse = rt.sse(s1, a.token, Rt_ReceiptEventsDocument, { after: cursor, conversationId });
+      const resumed = rt.ws(s2, a.token, ReceiptEventsDocument, { after: cursor });
+      const resumedSse = rt.sse(s1, a.token, ReceiptEventsDocument, { after: cursor, conversationId });
       for (const sub of [resumed, resumedSse]) await sub.waitFor(10);
       await resumed.quietFor(QUIET_MS);
       const missed = messages.slice(2, 12).map((m) => [m.seq, m.id, b.id]);
@@ -178,7 +169,9 @@ describe("resume after a reconnect, on the other instance", () => {
         });
       await caughtUp(s1, { userIds: [b.id] });
 
-      const opened = await live(s1, 1, () => rt.wsAlone(s1, b.token, Rt_NotificationEventsDocument, {}));
+      const opened = await live(s1, 1, () =>
+        rt.wsAlone(s1, b.token, NotificationEventsForRealtimeDocument, {}),
+      );
       const n1 = await notify(s1, b.id, "n1");
       const n2 = await notify(s2, b.id, "n2");
       const seen = (await opened.sub.waitFor(2)).map((v) => v.notificationEvents);
@@ -201,8 +194,8 @@ describe("resume after a reconnect, on the other instance", () => {
         if (i % 3 === 0) await notify(s1, other.id, `for someone else ${i}`);
       }
 
-      const resumed = rt.ws(s2, b.token, Rt_NotificationEventsDocument, { after: cursor });
-      const resumedSse = rt.sse(s1, b.token, Rt_NotificationEventsDocument, { after: cursor });
+      const resumed = rt.ws(s2, b.token, NotificationEventsForRealtimeDocument, { after: cursor });
+      const resumedSse = rt.sse(s1, b.token, NotificationEventsForRealtimeDocument, { after: cursor });
       for (const sub of [resumed, resumedSse]) await sub.waitFor(10);
       await resumed.quietFor(QUIET_MS);
       for (const sub of [resumed, resumedSse]) {
@@ -235,9 +228,9 @@ describe("resume after a reconnect, on the other instance", () => {
     ];
     type AnyDoc = TypedDocumentString<unknown, { after: string }>;
     const docs = [
-      Rt_MessageEventsDocument,
-      Rt_ReceiptEventsDocument,
-      Rt_NotificationEventsDocument,
+      MessageEventsDocument,
+      ReceiptEventsDocument,
+      NotificationEventsForRealtimeDocument,
     ] as AnyDoc[];
     for (const after of malformed) {
       for (const doc of docs) {
@@ -254,31 +247,21 @@ describe("resume after a reconnect, on the other instance", () => {
 });
 
 describe("without Redis", () => {
-  let p1: TestServer;
-  let p2: TestServer;
-  const local = new Realtime(() => [p1, p2].filter(Boolean));
-  beforeAll(async () => {
-    const env = { EVENT_POLL_MS: "100" };
-    [p1, p2] = await Promise.all([startServer(env), startServer(env)]);
-  });
-  beforeEach(() => local.begin());
-  afterEach(() => local.closeAll());
-  afterAll(async () => {
-    await Promise.all([p1?.stop(), p2?.stop()]);
-  });
+  const [p1, p2] = useServers(2, { EVENT_POLL_MS: "100" });
+  const local = useRealtime([p1, p2]);
 
   it("B on S2 still receives A's message sent through S1: the log, polled, carries delivery", async () => {
     expect(p1.app.services.pubsub.kind).toBe("local");
     expect(p2.app.services.pubsub.kind).toBe("local");
     const [a, b] = await Promise.all([signUp(p1, "rt"), signUp(p1, "rt")]);
-    const { createGroup } = await via(p1, a).ok(Rt_CreateGroupDocument, {
+    const { createGroup } = await via(p1, a).ok(CreateGroupForRealtimeDocument, {
       title: uniqueName("rtgroup"),
       memberIds: [b.id],
     });
     await caughtUp(p2, { conversationIds: [createGroup.id] });
     const [ws, sse] = await live(p2, 2, () => [
-      local.ws(p2, b.token, Rt_MessageEventsDocument, {}),
-      local.sse(p2, b.token, Rt_MessageEventsDocument, { conversationId: createGroup.id }),
+      local.ws(p2, b.token, MessageEventsDocument, {}),
+      local.sse(p2, b.token, MessageEventsDocument, { conversationId: createGroup.id }),
     ]);
     const m1 = await send(p1, a, { conversationId: createGroup.id, content: "polled 1" });
     const m2 = await send(p1, a, { conversationId: createGroup.id, content: "polled 2" });

@@ -1,27 +1,27 @@
 // End-to-end tests of the realtime API across two app instances (S1, S2) that share this run's
 // PostgreSQL database and the local Redis. Both poll the event log only once a minute, so anything
 // that arrives within a few seconds was carried by a Redis notice. Real graphql-ws and SSE clients.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { TypedDocumentString } from "./gql/graphql.ts";
 import {
-  Rt_ConversationMessagesDocument,
-  Rt_CreateGroupDocument,
-  Rt_DeleteDocument,
-  Rt_EditDocument,
-  Rt_MarkReadDocument,
-  Rt_MessageEventsDocument,
-  type Rt_MessageEventsSubscription,
-  Rt_NotificationEventsDocument,
-  Rt_ReceiptEventsDocument,
-  Rt_RemoveMemberDocument,
-  Rt_ReplyDocument,
-  Rt_SendDocument,
-  Rt_SetTypingDocument,
-  Rt_SignalDocument,
-  Rt_SignalsDocument,
-  Rt_TypingDocument,
-  Rt_UnreadDocument,
-  Rt_UnreadEventsDocument,
+  ConversationMessagesForRealtimeDocument,
+  CreateGroupForRealtimeDocument,
+  DeleteMessageForRealtimeDocument,
+  EditMessageForRealtimeDocument,
+  MarkReadForSetupDocument,
+  MessageEventsDocument,
+  type MessageEventsSubscription,
+  NotificationEventsForRealtimeDocument,
+  ReceiptEventsDocument,
+  RemoveMemberForSetupDocument,
+  ReplyToMessageForRealtimeDocument,
+  SendMessageForRealtimeDocument,
+  SetTypingDocument,
+  SignalDocument,
+  SignalsDocument,
+  TypingDocument,
+  UnreadDocument,
+  UnreadEventsDocument,
 } from "./gql/graphql.ts";
 import {
   caughtUp,
@@ -30,25 +30,14 @@ import {
   ephemeralChannelReady,
   live,
   REDIS_URL,
-  Realtime,
-  waitUntil,
-} from "./helpers/rt-realtime.ts";
-import { signUp, startServer, type TestServer, type TestUser, uniqueName } from "./helpers/server.ts";
+  useRealtime,
+} from "./helpers/realtime.ts";
+import { signUp, type TestServer, type TestUser, uniqueName, useServers } from "./helpers/server.ts";
 import type { Subscription } from "./helpers/subscriptions.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
-let s1: TestServer;
-let s2: TestServer;
-const rt = new Realtime(() => [s1, s2].filter(Boolean));
-
-beforeAll(async () => {
-  const env = { REDIS_URL, EVENT_POLL_MS: "60000" };
-  [s1, s2] = await Promise.all([startServer(env), startServer(env)]);
-});
-beforeEach(() => rt.begin());
-afterEach(() => rt.closeAll());
-afterAll(async () => {
-  await Promise.all([s1?.stop(), s2?.stop()]);
-});
+const [s1, s2] = useServers(2, { REDIS_URL, EVENT_POLL_MS: "60000" });
+const rt = useRealtime([s1, s2]);
 
 /** Long enough for anything wrongly addressed to arrive, through Redis, if it were coming. */
 const QUIET_MS = 600;
@@ -62,27 +51,27 @@ const users = <N extends number>(n: N) =>
 
 type SendVars = { to?: string; conversationId?: string; content: string };
 const send = async (server: TestServer, user: TestUser, vars: SendVars) =>
-  (await via(server, user).ok(Rt_SendDocument, vars)).sendMessage;
+  (await via(server, user).ok(SendMessageForRealtimeDocument, vars)).sendMessage;
 const reply = async (server: TestServer, user: TestUser, parentId: string, content: string) =>
-  (await via(server, user).ok(Rt_ReplyDocument, { parentId, content })).replyToMessage;
+  (await via(server, user).ok(ReplyToMessageForRealtimeDocument, { parentId, content })).replyToMessage;
 const edit = async (server: TestServer, user: TestUser, id: string, content: string) =>
-  (await via(server, user).ok(Rt_EditDocument, { id, content })).editMessage;
+  (await via(server, user).ok(EditMessageForRealtimeDocument, { id, content })).editMessage;
 const remove = async (server: TestServer, user: TestUser, id: string) =>
-  (await via(server, user).ok(Rt_DeleteDocument, { id })).deleteMessage;
+  (await via(server, user).ok(DeleteMessageForRealtimeDocument, { id })).deleteMessage;
 const markRead = async (
   server: TestServer,
   user: TestUser,
   vars: { messageId?: string; conversationId?: string },
-) => (await via(server, user).ok(Rt_MarkReadDocument, vars)).markRead;
+) => (await via(server, user).ok(MarkReadForSetupDocument, vars)).markRead;
 async function createGroup(server: TestServer, owner: TestUser, members: TestUser[]) {
-  const { createGroup } = await via(server, owner).ok(Rt_CreateGroupDocument, {
+  const { createGroup } = await via(server, owner).ok(CreateGroupForRealtimeDocument, {
     title: uniqueName("rtgroup"),
     memberIds: members.map((m) => m.id),
   });
   return createGroup.id;
 }
 
-const messageEvents = (sub: Subscription<Rt_MessageEventsSubscription>) =>
+const messageEvents = (sub: Subscription<MessageEventsSubscription>) =>
   sub.values.map((v) => v.messageEvents);
 
 describe("cross-instance delivery", () => {
@@ -95,12 +84,12 @@ describe("cross-instance delivery", () => {
     await caughtUp(s2, { conversationIds: [conversationId] });
 
     const [bWs, bSse, cAll] = await live(s2, 3, () => [
-      rt.ws(s2, b.token, Rt_MessageEventsDocument, {}),
-      rt.sse(s2, b.token, Rt_MessageEventsDocument, {}),
-      rt.ws(s2, c.token, Rt_MessageEventsDocument, {}),
+      rt.ws(s2, b.token, MessageEventsDocument, {}),
+      rt.sse(s2, b.token, MessageEventsDocument, {}),
+      rt.ws(s2, c.token, MessageEventsDocument, {}),
     ]);
-    const cWs = rt.ws(s2, c.token, Rt_MessageEventsDocument, { conversationId });
-    const cSse = rt.sse(s2, c.token, Rt_MessageEventsDocument, { conversationId });
+    const cWs = rt.ws(s2, c.token, MessageEventsDocument, { conversationId });
+    const cSse = rt.sse(s2, c.token, MessageEventsDocument, { conversationId });
     expect((await endError(cWs))?.code).toBe("NOT_FOUND");
     expect((await endError(cSse))?.code).toBe("NOT_FOUND");
     expect([...cWs.values, ...cSse.values]).toEqual([]);
@@ -149,11 +138,11 @@ describe.each(["DIRECT", "GROUP"] as const)("%s conversation: edit, delete and r
       original = await send(s1, a, { conversationId, content: "original" });
     }
     for (const s of [s1, s2]) await caughtUp(s, { conversationIds: [conversationId] });
-    const aWs = await live(s1, 1, () => rt.ws(s1, a.token, Rt_MessageEventsDocument, {}));
+    const aWs = await live(s1, 1, () => rt.ws(s1, a.token, MessageEventsDocument, {}));
     const [bWs, bSse, outsiderAll] = await live(s2, 3, () => [
-      rt.ws(s2, b.token, Rt_MessageEventsDocument, {}),
-      rt.sse(s2, b.token, Rt_MessageEventsDocument, { conversationId }),
-      rt.ws(s2, outsider.token, Rt_MessageEventsDocument, {}),
+      rt.ws(s2, b.token, MessageEventsDocument, {}),
+      rt.sse(s2, b.token, MessageEventsDocument, { conversationId }),
+      rt.ws(s2, outsider.token, MessageEventsDocument, {}),
     ]);
     const members = [aWs, bWs, bSse];
 
@@ -227,13 +216,13 @@ describe.each(["DIRECT", "GROUP"] as const)("%s conversation: read receipts", (k
     const second = await send(s1, a, { conversationId, content: "two" });
     for (const s of [s1, s2]) await caughtUp(s, { conversationIds: [conversationId] });
 
-    const aWs = await live(s1, 1, () => rt.ws(s1, a.token, Rt_ReceiptEventsDocument, {}));
+    const aWs = await live(s1, 1, () => rt.ws(s1, a.token, ReceiptEventsDocument, {}));
     const [aSse, outsiderAll, dWs] = await live(s2, kind === "GROUP" ? 3 : 2, () => [
-      rt.sse(s2, a.token, Rt_ReceiptEventsDocument, { conversationId }),
-      rt.ws(s2, outsider.token, Rt_ReceiptEventsDocument, {}),
-      ...(kind === "GROUP" ? [rt.ws(s2, d.token, Rt_ReceiptEventsDocument, { conversationId })] : []),
+      rt.sse(s2, a.token, ReceiptEventsDocument, { conversationId }),
+      rt.ws(s2, outsider.token, ReceiptEventsDocument, {}),
+      ...(kind === "GROUP" ? [rt.ws(s2, d.token, ReceiptEventsDocument, { conversationId })] : []),
     ]);
-    const outsiderOne = rt.sse(s2, outsider.token, Rt_ReceiptEventsDocument, { conversationId });
+    const outsiderOne = rt.sse(s2, outsider.token, ReceiptEventsDocument, { conversationId });
     expect((await endError(outsiderOne))?.code).toBe("NOT_FOUND");
     const watchers = [aWs, aSse, ...(dWs ? [dWs] : [])];
 
@@ -276,20 +265,20 @@ describe("typing and signals", () => {
 
   it("setTyping reaches the other members on both instances, not the typist; outsiders get NOT_FOUND", async () => {
     const { a, b, d, outsider, g } = await groupWithOutsider();
-    const aWs = await live(s1, 1, () => rt.ws(s1, a.token, Rt_TypingDocument, { conversationId: g }));
+    const aWs = await live(s1, 1, () => rt.ws(s1, a.token, TypingDocument, { conversationId: g }));
     const [bWs, dSse] = await live(s2, 2, () => [
-      rt.ws(s2, b.token, Rt_TypingDocument, { conversationId: g }),
-      rt.sse(s2, d.token, Rt_TypingDocument, { conversationId: g }),
+      rt.ws(s2, b.token, TypingDocument, { conversationId: g }),
+      rt.sse(s2, d.token, TypingDocument, { conversationId: g }),
     ]);
     await ephemeralChannelReady(g, 2);
-    const outsiderWs = rt.ws(s2, outsider.token, Rt_TypingDocument, { conversationId: g });
-    const outsiderSse = rt.sse(s1, outsider.token, Rt_TypingDocument, { conversationId: g });
+    const outsiderWs = rt.ws(s2, outsider.token, TypingDocument, { conversationId: g });
+    const outsiderSse = rt.sse(s1, outsider.token, TypingDocument, { conversationId: g });
     expect((await endError(outsiderWs))?.code).toBe("NOT_FOUND");
     expect((await endError(outsiderSse))?.code).toBe("NOT_FOUND");
-    const denied = await via(s1, outsider).fail(Rt_SetTypingDocument, { conversationId: g, typing: true });
+    const denied = await via(s1, outsider).fail(SetTypingDocument, { conversationId: g, typing: true });
     expect(denied.code).toBe("NOT_FOUND");
 
-    expect((await via(s1, a).ok(Rt_SetTypingDocument, { conversationId: g, typing: true })).setTyping).toBe(
+    expect((await via(s1, a).ok(SetTypingDocument, { conversationId: g, typing: true })).setTyping).toBe(
       true,
     );
     for (const sub of [bWs, dSse]) {
@@ -301,7 +290,7 @@ describe("typing and signals", () => {
         at: expect.any(String),
       });
     }
-    await via(s2, b).ok(Rt_SetTypingDocument, { conversationId: g, typing: false });
+    await via(s2, b).ok(SetTypingDocument, { conversationId: g, typing: false });
     for (const sub of [aWs, dSse]) {
       const events = (await sub.waitFor(sub === aWs ? 1 : 2, 5_000)).map((v) => v.typing);
       expect(events.at(-1)).toMatchObject({ user: { id: b.id }, typing: false, conversation: { id: g } });
@@ -318,15 +307,15 @@ describe("typing and signals", () => {
 
   it("signal carries its JSON payload unchanged to the other members across instances, not the sender", async () => {
     const { a, b, d, outsider, g } = await groupWithOutsider();
-    const aWs = await live(s1, 1, () => rt.ws(s1, a.token, Rt_SignalsDocument, { conversationId: g }));
+    const aWs = await live(s1, 1, () => rt.ws(s1, a.token, SignalsDocument, { conversationId: g }));
     const [bWs, dSse] = await live(s2, 2, () => [
-      rt.ws(s2, b.token, Rt_SignalsDocument, { conversationId: g }),
-      rt.sse(s2, d.token, Rt_SignalsDocument, { conversationId: g }),
+      rt.ws(s2, b.token, SignalsDocument, { conversationId: g }),
+      rt.sse(s2, d.token, SignalsDocument, { conversationId: g }),
     ]);
     await ephemeralChannelReady(g, 2);
-    const outsiderWs = rt.ws(s2, outsider.token, Rt_SignalsDocument, { conversationId: g });
+    const outsiderWs = rt.ws(s2, outsider.token, SignalsDocument, { conversationId: g });
     expect((await endError(outsiderWs))?.code).toBe("NOT_FOUND");
-    const denied = await via(s1, outsider).fail(Rt_SignalDocument, {
+    const denied = await via(s1, outsider).fail(SignalDocument, {
       conversationId: g,
       type: "cursor",
       payload: { x: 1 },
@@ -342,9 +331,9 @@ describe("typing and signals", () => {
       empty: {},
       nothing: null,
     };
-    expect(
-      (await via(s1, a).ok(Rt_SignalDocument, { conversationId: g, type: "cursor", payload })).signal,
-    ).toBe(true);
+    expect((await via(s1, a).ok(SignalDocument, { conversationId: g, type: "cursor", payload })).signal).toBe(
+      true,
+    );
     for (const sub of [bWs, dSse]) {
       const [event] = (await sub.waitFor(1, 5_000)).map((v) => v.signals);
       expect(event).toEqual({
@@ -356,8 +345,8 @@ describe("typing and signals", () => {
       });
     }
     // A scalar payload and no payload survive too.
-    await via(s2, b).ok(Rt_SignalDocument, { conversationId: g, type: "ping", payload: "just a string" });
-    await via(s2, b).ok(Rt_SignalDocument, { conversationId: g, type: "bare" });
+    await via(s2, b).ok(SignalDocument, { conversationId: g, type: "ping", payload: "just a string" });
+    await via(s2, b).ok(SignalDocument, { conversationId: g, type: "bare" });
     const fromB = (await aWs.waitFor(2, 5_000)).map((v) => [
       v.signals.user.id,
       v.signals.type,
@@ -382,14 +371,14 @@ describe("unreadEvents", () => {
     const direct = m1.conversation.id;
     const g = await createGroup(s1, a, [b]);
     for (const s of [s1, s2]) await caughtUp(s, { userIds: [a.id, b.id, d.id] });
-    expect((await via(s2, b).ok(Rt_UnreadDocument)).unread).toBe(2);
+    expect((await via(s2, b).ok(UnreadDocument)).unread).toBe(2);
 
     const [bWs, bSse, outsiderWs] = await live(s2, 3, () => [
-      rt.ws(s2, b.token, Rt_UnreadEventsDocument),
-      rt.sse(s2, b.token, Rt_UnreadEventsDocument),
-      rt.ws(s2, outsider.token, Rt_UnreadEventsDocument),
+      rt.ws(s2, b.token, UnreadEventsDocument),
+      rt.sse(s2, b.token, UnreadEventsDocument),
+      rt.ws(s2, outsider.token, UnreadEventsDocument),
     ]);
-    const aWs = await live(s1, 1, () => rt.ws(s1, a.token, Rt_UnreadEventsDocument));
+    const aWs = await live(s1, 1, () => rt.ws(s1, a.token, UnreadEventsDocument));
 
     const expected: { total: number; conversationUnread: number; conversation: { id: string } }[] = [];
     /** Runs `action`, then B's streams (WS and SSE) must have exactly the expected events so far. */
@@ -418,7 +407,7 @@ describe("unreadEvents", () => {
         expect(versions[i]).toBeGreaterThan(versions[i - 1] as number);
       }
     }
-    expect((await via(s1, b).ok(Rt_UnreadDocument)).unread).toBe(2);
+    expect((await via(s1, b).ok(UnreadDocument)).unread).toBe(2);
     expect(outsiderWs.results).toEqual([]);
     // A's own counts never changed (A's sends move A's read pointer along): nothing to tell A.
     expect(aWs.results).toEqual([]);
@@ -432,18 +421,18 @@ describe("authorization while running", () => {
     const direct = (await send(s1, a, { to: b.id, content: "direct" })).conversation.id;
     await caughtUp(s2, { conversationIds: [g, direct] });
     const [all, onlyG, onlyGSse, typingG] = await live(s2, 4, () => [
-      rt.ws(s2, b.token, Rt_MessageEventsDocument, {}),
-      rt.ws(s2, b.token, Rt_MessageEventsDocument, { conversationId: g }),
-      rt.sse(s2, b.token, Rt_MessageEventsDocument, { conversationId: g }),
-      rt.ws(s2, b.token, Rt_TypingDocument, { conversationId: g }),
+      rt.ws(s2, b.token, MessageEventsDocument, {}),
+      rt.ws(s2, b.token, MessageEventsDocument, { conversationId: g }),
+      rt.sse(s2, b.token, MessageEventsDocument, { conversationId: g }),
+      rt.ws(s2, b.token, TypingDocument, { conversationId: g }),
     ]);
     await ephemeralChannelReady(g, 1);
 
     const before = await send(s1, a, { conversationId: g, content: "before removal" });
     for (const sub of [all, onlyG, onlyGSse]) await sub.waitFor(1, 5_000);
-    await via(s1, a).ok(Rt_RemoveMemberDocument, { conversationId: g, userId: b.id });
+    await via(s1, a).ok(RemoveMemberForSetupDocument, { conversationId: g, userId: b.id });
     await send(s1, a, { conversationId: g, content: "after removal" });
-    await via(s1, a).ok(Rt_SetTypingDocument, { conversationId: g, typing: true });
+    await via(s1, a).ok(SetTypingDocument, { conversationId: g, typing: true });
     const stillDirect = await send(s1, a, { conversationId: direct, content: "direct still works" });
 
     expect((await endError(onlyG))?.code).toBe("NOT_FOUND");
@@ -466,27 +455,27 @@ describe("authorization while running", () => {
     const [a] = await users(1);
     const g = await createGroup(s1, a, []);
     const anonymous = [
-      rt.ws(s1, undefined, Rt_MessageEventsDocument, {}),
-      rt.sse(s1, undefined, Rt_MessageEventsDocument, {}),
-      rt.ws(s2, undefined, Rt_ReceiptEventsDocument, {}),
-      rt.sse(s2, undefined, Rt_NotificationEventsDocument, {}),
-      rt.ws(s1, undefined, Rt_UnreadEventsDocument),
-      rt.sse(s2, undefined, Rt_TypingDocument, { conversationId: g }),
-      rt.ws(s2, undefined, Rt_SignalsDocument, { conversationId: g }),
+      rt.ws(s1, undefined, MessageEventsDocument, {}),
+      rt.sse(s1, undefined, MessageEventsDocument, {}),
+      rt.ws(s2, undefined, ReceiptEventsDocument, {}),
+      rt.sse(s2, undefined, NotificationEventsForRealtimeDocument, {}),
+      rt.ws(s1, undefined, UnreadEventsDocument),
+      rt.sse(s2, undefined, TypingDocument, { conversationId: g }),
+      rt.ws(s2, undefined, SignalsDocument, { conversationId: g }),
     ] as Subscription<unknown>[];
     for (const sub of anonymous) {
       expect((await endError(sub))?.code).toBe("UNAUTHENTICATED");
       expect(sub.values).toEqual([]);
     }
-    const badWs = rt.ws(s2, "not-a-token", Rt_MessageEventsDocument, {});
+    const badWs = rt.ws(s2, "not-a-token", MessageEventsDocument, {});
     await badWs.waitForEnd();
     expect(closeCode(badWs)).toBe(4403);
     expect(badWs.results).toEqual([]);
     const forged = `${a.token.slice(0, a.token.lastIndexOf("."))}.${"A".repeat(43)}`;
-    const forgedWs = rt.ws(s1, forged, Rt_TypingDocument, { conversationId: g });
+    const forgedWs = rt.ws(s1, forged, TypingDocument, { conversationId: g });
     await forgedWs.waitForEnd();
     expect(closeCode(forgedWs)).toBe(4403);
-    const badSse = rt.sse(s1, "not-a-token", Rt_MessageEventsDocument, {});
+    const badSse = rt.sse(s1, "not-a-token", MessageEventsDocument, {});
     expect((await endError(badSse))?.code).toBe("UNAUTHENTICATED");
   });
 
@@ -494,10 +483,10 @@ describe("authorization while running", () => {
     const [a] = await users(1);
     for (const conversationId of ["00000000-0000-4000-8000-000000000000", "not-a-uuid"]) {
       const subs = [
-        rt.ws(s1, a.token, Rt_MessageEventsDocument, { conversationId }),
-        rt.sse(s2, a.token, Rt_ReceiptEventsDocument, { conversationId }),
-        rt.ws(s2, a.token, Rt_TypingDocument, { conversationId }),
-        rt.sse(s1, a.token, Rt_SignalsDocument, { conversationId }),
+        rt.ws(s1, a.token, MessageEventsDocument, { conversationId }),
+        rt.sse(s2, a.token, ReceiptEventsDocument, { conversationId }),
+        rt.ws(s2, a.token, TypingDocument, { conversationId }),
+        rt.sse(s1, a.token, SignalsDocument, { conversationId }),
       ] as Subscription<unknown>[];
       for (const sub of subs) expect((await endError(sub))?.code).toBe("NOT_FOUND");
     }
@@ -509,10 +498,10 @@ describe("ordering across instances", () => {
     const [a, b, c, d] = await users(4);
     const g = await createGroup(s1, a, [b, c, d]);
     for (const s of [s1, s2]) await caughtUp(s, { conversationIds: [g] });
-    const onS1 = await live(s1, 1, () => rt.ws(s1, d.token, Rt_MessageEventsDocument, { conversationId: g }));
+    const onS1 = await live(s1, 1, () => rt.ws(s1, d.token, MessageEventsDocument, { conversationId: g }));
     const [onS2, sseOnS2] = await live(s2, 2, () => [
-      rt.ws(s2, d.token, Rt_MessageEventsDocument, {}),
-      rt.sse(s2, d.token, Rt_MessageEventsDocument, { conversationId: g }),
+      rt.ws(s2, d.token, MessageEventsDocument, {}),
+      rt.sse(s2, d.token, MessageEventsDocument, { conversationId: g }),
     ]);
 
     const N = 60;
@@ -527,7 +516,10 @@ describe("ordering across instances", () => {
     );
     expect(sent.map((m) => m.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
 
-    const { conversation } = await via(s1, d).ok(Rt_ConversationMessagesDocument, { id: g, first: 100 });
+    const { conversation } = await via(s1, d).ok(ConversationMessagesForRealtimeDocument, {
+      id: g,
+      first: 100,
+    });
     const history = (conversation?.messages.nodes ?? []).map((m) => m.id).reverse();
     expect(history).toHaveLength(N);
 
@@ -552,7 +544,7 @@ describe("limits", () => {
     const g = await createGroup(s1, a, [b]);
     const results = await Promise.all(
       Array.from({ length: 15 }, (_, i) =>
-        via(s1, a).raw(Rt_SetTypingDocument, { conversationId: g, typing: i % 2 === 0 }),
+        via(s1, a).raw(SetTypingDocument, { conversationId: g, typing: i % 2 === 0 }),
       ),
     );
     const limited = results.filter((r) => r.errors?.[0]?.extensions?.code === "RATE_LIMITED");
@@ -571,9 +563,9 @@ describe("limits", () => {
     const [a, b] = await users(2);
     const g = await createGroup(s1, a, [b]);
     await caughtUp(s2, { conversationIds: [g] });
-    const bWs = await live(s2, 1, () => rt.ws(s2, b.token, Rt_SignalsDocument, { conversationId: g }));
+    const bWs = await live(s2, 1, () => rt.ws(s2, b.token, SignalsDocument, { conversationId: g }));
     await ephemeralChannelReady(g, 1);
-    const tooBig = await via(s1, a).fail(Rt_SignalDocument, {
+    const tooBig = await via(s1, a).fail(SignalDocument, {
       conversationId: g,
       type: "blob",
       payload: { blob: "x".repeat(9_000) },
@@ -583,7 +575,7 @@ describe("limits", () => {
     // Just under the limit passes, and arrives.
     const fits = { blob: "y".repeat(8_000) };
     expect(
-      (await via(s1, a).ok(Rt_SignalDocument, { conversationId: g, type: "fits", payload: fits })).signal,
+      (await via(s1, a).ok(SignalDocument, { conversationId: g, type: "fits", payload: fits })).signal,
     ).toBe(true);
     const [event] = (await bWs.waitFor(1, 5_000)).map((v) => v.signals);
     expect(event).toMatchObject({ type: "fits", payload: fits });
@@ -596,7 +588,7 @@ describe("limits", () => {
     const g = await createGroup(s1, a, [b]);
     const payload = { text: "é".repeat(5_000) };
     expect(Buffer.byteLength(JSON.stringify(payload))).toBeGreaterThan(8_192);
-    const r = await via(s1, a).fail(Rt_SignalDocument, { conversationId: g, type: "text", payload });
+    const r = await via(s1, a).fail(SignalDocument, { conversationId: g, type: "text", payload });
     expect(r.code).toBe("BAD_USER_INPUT");
     expect(r.field).toBe("payload");
   });
@@ -608,13 +600,13 @@ describe("lifecycle", () => {
     const g = await createGroup(s1, a, [b]);
     type AnyDoc = TypedDocumentString<unknown, Record<string, unknown>>;
     const kinds: [string, AnyDoc, Record<string, unknown>][] = [
-      ["messageEvents", Rt_MessageEventsDocument as AnyDoc, {}],
-      ["messageEvents(conversationId)", Rt_MessageEventsDocument as AnyDoc, { conversationId: g }],
-      ["receiptEvents", Rt_ReceiptEventsDocument as AnyDoc, {}],
-      ["notificationEvents", Rt_NotificationEventsDocument as AnyDoc, {}],
-      ["unreadEvents", Rt_UnreadEventsDocument as AnyDoc, {}],
-      ["typing", Rt_TypingDocument as AnyDoc, { conversationId: g }],
-      ["signals", Rt_SignalsDocument as AnyDoc, { conversationId: g }],
+      ["messageEvents", MessageEventsDocument as AnyDoc, {}],
+      ["messageEvents(conversationId)", MessageEventsDocument as AnyDoc, { conversationId: g }],
+      ["receiptEvents", ReceiptEventsDocument as AnyDoc, {}],
+      ["notificationEvents", NotificationEventsForRealtimeDocument as AnyDoc, {}],
+      ["unreadEvents", UnreadEventsDocument as AnyDoc, {}],
+      ["typing", TypingDocument as AnyDoc, { conversationId: g }],
+      ["signals", SignalsDocument as AnyDoc, { conversationId: g }],
     ];
     const hub = s1.app.services.hub;
     const leaked: string[] = [];
@@ -625,11 +617,14 @@ describe("lifecycle", () => {
           transport === "WS"
             ? rt.wsAlone(s1, a.token, doc, vars)
             : { sub: rt.sse(s1, a.token, doc, vars), disconnect: async () => {} };
-        await waitUntil(`${name} over ${transport} to go live`, () => hub.size > before);
+        await waitUntil(() => hub.size > before, { what: `${name} over ${transport} to go live` });
         opened.sub.unsubscribe();
         await opened.disconnect();
         try {
-          await waitUntil(`${name} over ${transport} to be released`, () => hub.size <= before, 3_000);
+          await waitUntil(() => hub.size <= before, {
+            what: `${name} over ${transport} to be released`,
+            timeoutMs: 3_000,
+          });
         } catch {
           leaked.push(`${name} over ${transport}`);
         }

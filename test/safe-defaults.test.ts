@@ -10,8 +10,8 @@ import { type App, buildApp } from "../src/app/app.ts";
 import { loadConfig } from "../src/core/config.ts";
 import { applyMigrations } from "../src/core/migrations.ts";
 import { Client } from "./helpers/client.ts";
+import { createScratchDatabase, type ScratchDatabase } from "./helpers/scratch-database.ts";
 import { uniqueName } from "./helpers/server.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 /** The fallback secret earlier versions shipped in src/config.ts: anyone could read it. */

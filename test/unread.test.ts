@@ -1,35 +1,27 @@
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   AddMembersDocument,
+  ConversationForUnreadDocument,
   DeleteMessageDocument,
   LeaveConversationDocument,
+  MarkReadForUnreadDocument,
+  ReadByForUnreadDocument,
   RemoveMemberDocument,
   ReplyToMessageDocument,
   UnreadDocument,
-  UnrT_ConversationDocument,
-  UnrT_MarkReadDocument,
-  UnrT_ReadByDocument,
 } from "./gql/graphql.ts";
 import { createGroup, send } from "./helpers/actions.ts";
-import { signUp, startServer, type TestServer, type TestUser } from "./helpers/server.ts";
-import { openSql, type Sql } from "./helpers/sql.ts";
+import { signUp, type TestUser, useServer } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
 
-let server: TestServer;
-let sql: Sql;
-beforeAll(async () => {
-  server = await startServer();
-  sql = openSql();
-});
-afterAll(async () => {
-  await sql?.close();
-  await server?.stop();
-});
+const server = useServer();
+const sql = useSql();
 
 const unread = async (user: TestUser) => (await user.client.ok(UnreadDocument)).unread;
 
 async function conversation(user: TestUser, id: string) {
-  const { conversation } = await user.client.ok(UnrT_ConversationDocument, { id });
+  const { conversation } = await user.client.ok(ConversationForUnreadDocument, { id });
   if (!conversation) throw new Error("conversation missing");
   return conversation;
 }
@@ -44,10 +36,10 @@ async function pointer(viewer: TestUser, id: string, of: TestUser = viewer) {
 }
 
 const markRead = async (user: TestUser, vars: { messageId?: string; conversationId?: string }) =>
-  (await user.client.ok(UnrT_MarkReadDocument, vars)).markRead;
+  (await user.client.ok(MarkReadForUnreadDocument, vars)).markRead;
 
 async function readBy(user: TestUser, id: string) {
-  const { message } = await user.client.ok(UnrT_ReadByDocument, { id });
+  const { message } = await user.client.ok(ReadByForUnreadDocument, { id });
   return (message?.readBy ?? []).map((m) => m.id).sort();
 }
 
@@ -285,22 +277,26 @@ describe("markRead errors", () => {
     const before = await membershipState(id, b.id);
     expect(before).toMatchObject({ unreadCount: 1, lastReadSeq: 2 });
 
-    const own = await b.client.fail(UnrT_MarkReadDocument, { messageId: fromB.id });
+    const own = await b.client.fail(MarkReadForUnreadDocument, { messageId: fromB.id });
     expect([own.code, own.field]).toEqual(["BAD_USER_INPUT", "messageId"]);
 
-    const neither = await b.client.fail(UnrT_MarkReadDocument, {});
+    const neither = await b.client.fail(MarkReadForUnreadDocument, {});
     expect(neither.code).toBe("BAD_USER_INPUT");
 
-    expect((await b.client.fail(UnrT_MarkReadDocument, { messageId: foreign.id })).code).toBe("NOT_FOUND");
+    expect((await b.client.fail(MarkReadForUnreadDocument, { messageId: foreign.id })).code).toBe(
+      "NOT_FOUND",
+    );
     expect(
-      (await b.client.fail(UnrT_MarkReadDocument, { conversationId: foreign.conversation.id })).code,
+      (await b.client.fail(MarkReadForUnreadDocument, { conversationId: foreign.conversation.id })).code,
     ).toBe("NOT_FOUND");
-    expect((await b.client.fail(UnrT_MarkReadDocument, { messageId: randomUUID() })).code).toBe("NOT_FOUND");
-    expect((await b.client.fail(UnrT_MarkReadDocument, { conversationId: "garbage" })).code).toBe(
+    expect((await b.client.fail(MarkReadForUnreadDocument, { messageId: randomUUID() })).code).toBe(
+      "NOT_FOUND",
+    );
+    expect((await b.client.fail(MarkReadForUnreadDocument, { conversationId: "garbage" })).code).toBe(
       "NOT_FOUND",
     );
 
-    const mismatch = await b.client.fail(UnrT_MarkReadDocument, {
+    const mismatch = await b.client.fail(MarkReadForUnreadDocument, {
       messageId: fromA.id,
       conversationId: otherOfB,
     });
@@ -349,7 +345,7 @@ describe("readBy", () => {
     // Members who left are no longer listed.
     await c.client.ok(LeaveConversationDocument, { conversationId: group });
     expect(await readBy(a, m1.id)).toEqual([b.id, d.id].sort());
-    const { message } = await b.client.ok(UnrT_ReadByDocument, { id: m1.id });
+    const { message } = await b.client.ok(ReadByForUnreadDocument, { id: m1.id });
     expect(message?.readBy.every((m) => m.lastReadSeq >= m1.seq)).toBe(true);
   });
 });

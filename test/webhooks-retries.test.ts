@@ -3,14 +3,17 @@
 // app instances following one log. On a database of its own, so only this file's events exist.
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Wh_CreateDocument, Wh_DeleteDocument, Wh_DeliveriesDocument } from "./gql/graphql.ts";
+import {
+  CreateWebhookEndpointDocument,
+  DeleteWebhookEndpointDocument,
+  WebhookDeliveriesDocument,
+} from "./gql/graphql.ts";
 import { send } from "./helpers/actions.ts";
 import type { Client } from "./helpers/client.ts";
 import { listenLocal } from "./helpers/listen.ts";
 import { type ReceivedRequest, type Receiver, startReceiver } from "./helpers/receiver.ts";
-import { waitUntil } from "./helpers/rt-realtime.ts";
-import { signUp, startServer, TEST_API_KEY, type TestServer, type TestUser } from "./helpers/server.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
+import { signUp, TEST_API_KEY, type TestUser, useScratchDatabase, useServers } from "./helpers/server.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 const ENV = {
   JOB_POLL_SECONDS: "0.5",
@@ -23,9 +26,8 @@ const WAIT = 30_000;
 
 type Body = { id: string; type: string; data: { messageId?: string; conversationId?: string } };
 
-let scratch: ScratchDatabase;
-let one: TestServer;
-let two: TestServer;
+const scratch = useScratchDatabase("webhooks_retries");
+const [one, two] = useServers(2, () => ({ DATABASE_URL: scratch.url, ...ENV }));
 let admin: Client;
 let alice: TestUser;
 let bob: TestUser;
@@ -36,18 +38,15 @@ const about = (r: Receiver, messageId: string) =>
   r.requests.filter((q) => bodyOf(q).data.messageId === messageId);
 
 async function endpointFor(url: string) {
-  return (await admin.ok(Wh_CreateDocument, { url, eventTypes: ["message.created"] })).createWebhookEndpoint
-    .endpoint;
+  return (await admin.ok(CreateWebhookEndpointDocument, { url, eventTypes: ["message.created"] }))
+    .createWebhookEndpoint.endpoint;
 }
 
 async function deliveries(id: string) {
-  return (await admin.ok(Wh_DeliveriesDocument, { id, first: 100 })).webhookEndpoint.deliveries;
+  return (await admin.ok(WebhookDeliveriesDocument, { id, first: 100 })).webhookEndpoint.deliveries;
 }
 
 beforeAll(async () => {
-  scratch = await createScratchDatabase("webhooks_retries");
-  one = await startServer({ DATABASE_URL: scratch.url, ...ENV });
-  two = await startServer({ DATABASE_URL: scratch.url, ...ENV });
   admin = one.client.as({ apiKey: TEST_API_KEY });
   alice = await signUp(one, "whr");
   bob = await signUp(one, "whr");
@@ -55,9 +54,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(receivers.map((r) => r.close()));
-  await one?.stop();
-  await two?.stop();
-  await scratch?.drop();
 });
 
 describe("webhook retries", () => {
@@ -66,16 +62,14 @@ describe("webhook retries", () => {
     receivers.push(rcv);
     const endpoint = await endpointFor(rcv.url);
     const message = await send(alice, { to: bob.username, content: "third time lucky" });
-    await waitUntil(
-      "the successful attempt",
-      () => about(rcv, message.id).some((r) => r.status === 200),
-      WAIT,
-    );
-    await waitUntil(
-      "SENT in the log",
-      async () => (await deliveries(endpoint.id)).nodes[0]?.state === "SENT",
-      WAIT,
-    );
+    await waitUntil(() => about(rcv, message.id).some((r) => r.status === 200), {
+      what: "the successful attempt",
+      timeoutMs: WAIT,
+    });
+    await waitUntil(async () => (await deliveries(endpoint.id)).nodes[0]?.state === "SENT", {
+      what: "SENT in the log",
+      timeoutMs: WAIT,
+    });
 
     expect(about(rcv, message.id).map((r) => r.status)).toEqual([503, 503, 200]);
     // Every attempt carries the same webhook-id, so a receiver can drop repeats.
@@ -83,7 +77,7 @@ describe("webhook retries", () => {
     const log = await deliveries(endpoint.id);
     expect(log.totalCount).toBe(1);
     expect(log.nodes[0]).toMatchObject({ state: "SENT", attempts: 3, responseStatus: 200, lastError: null });
-    await admin.ok(Wh_DeleteDocument, { id: endpoint.id });
+    await admin.ok(DeleteWebhookEndpointDocument, { id: endpoint.id });
   });
 
   it("is DEAD with the last error after JOB_MAX_ATTEMPTS when the receiver always fails", async () => {
@@ -91,17 +85,16 @@ describe("webhook retries", () => {
     receivers.push(rcv);
     const endpoint = await endpointFor(rcv.url);
     const message = await send(alice, { to: bob.username, content: "never arrives" });
-    await waitUntil(
-      "DEAD in the log",
-      async () => (await deliveries(endpoint.id)).nodes[0]?.state === "DEAD",
-      WAIT,
-    );
+    await waitUntil(async () => (await deliveries(endpoint.id)).nodes[0]?.state === "DEAD", {
+      what: "DEAD in the log",
+      timeoutMs: WAIT,
+    });
 
     const [dead] = (await deliveries(endpoint.id)).nodes;
     expect(dead).toMatchObject({ state: "DEAD", attempts: 3, responseStatus: 500, deliveredAt: null });
     expect(dead?.lastError).toMatch(/^HTTP 500/);
     expect(about(rcv, message.id)).toHaveLength(3);
-    await admin.ok(Wh_DeleteDocument, { id: endpoint.id });
+    await admin.ok(DeleteWebhookEndpointDocument, { id: endpoint.id });
   });
 
   it("counts an endpoint that does not answer within WEBHOOK_TIMEOUT_MS as a failed attempt", async () => {
@@ -111,16 +104,15 @@ describe("webhook retries", () => {
     try {
       const endpoint = await endpointFor(`http://127.0.0.1:${port}/hook`);
       await send(alice, { to: bob.username, content: "into the void" });
-      await waitUntil(
-        "a timed-out attempt in the log",
-        async () => ((await deliveries(endpoint.id)).nodes[0]?.attempts ?? 0) >= 1,
-        WAIT,
-      );
+      await waitUntil(async () => ((await deliveries(endpoint.id)).nodes[0]?.attempts ?? 0) >= 1, {
+        what: "a timed-out attempt in the log",
+        timeoutMs: WAIT,
+      });
       const [attempt] = (await deliveries(endpoint.id)).nodes;
       expect(["RETRYING", "DEAD"]).toContain(attempt?.state);
       expect(attempt?.lastError).toBe("No answer within 500 ms");
       expect(attempt?.responseStatus).toBeNull();
-      await admin.ok(Wh_DeleteDocument, { id: endpoint.id });
+      await admin.ok(DeleteWebhookEndpointDocument, { id: endpoint.id });
     } finally {
       silent.closeAllConnections();
       await new Promise((resolve) => silent.close(resolve));
@@ -143,11 +135,10 @@ describe("two instances", () => {
     const messages = await Promise.all(sends);
     const ids = new Set(messages.map((m) => m.id));
     const mine = (r: Receiver) => r.requests.filter((q) => ids.has(bodyOf(q).data.messageId ?? ""));
-    await waitUntil(
-      "every message at both endpoints",
-      () => mine(r1).length >= 30 && mine(r2).length >= 30,
-      WAIT,
-    );
+    await waitUntil(() => mine(r1).length >= 30 && mine(r2).length >= 30, {
+      what: "every message at both endpoints",
+      timeoutMs: WAIT,
+    });
 
     for (const [rcv, endpoint] of [
       [r1, e1],

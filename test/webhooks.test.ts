@@ -6,25 +6,24 @@ import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pruneEvents } from "../src/events/log.ts";
 import {
+  CreateWebhookEndpointDocument,
   DeleteMessageDocument,
+  DeleteWebhookEndpointDocument,
   EditMessageDocument,
-  Wh_BroadcastDocument,
-  Wh_CreateDocument,
-  Wh_DeleteDocument,
-  Wh_DeliveriesDocument,
-  Wh_EndpointDocument,
-  Wh_EndpointsDocument,
-  Wh_NotifyDocument,
-  Wh_ReplayDocument,
-  Wh_RotateDocument,
-  Wh_UpdateDocument,
+  ReplayWebhookEventsDocument,
+  RotateWebhookSecretDocument,
+  SendBroadcastForWebhooksDocument,
+  SendNotificationForWebhooksDocument,
+  UpdateWebhookEndpointDocument,
+  WebhookDeliveriesDocument,
+  WebhookEndpointDocument,
+  WebhookEndpointsDocument,
 } from "./gql/graphql.ts";
 import { send } from "./helpers/actions.ts";
 import type { Client } from "./helpers/client.ts";
 import { type ReceivedRequest, type Receiver, startReceiver } from "./helpers/receiver.ts";
-import { waitUntil } from "./helpers/rt-realtime.ts";
-import { signUp, startServer, TEST_API_KEY, type TestServer, type TestUser } from "./helpers/server.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
+import { signUp, TEST_API_KEY, type TestUser, useScratchDatabase, useServer } from "./helpers/server.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 const FAST = { JOB_POLL_SECONDS: "0.5", JOB_RETRY_DELAY_SECONDS: "1", EVENT_POLL_MS: "200" };
 const WAIT = 30_000;
@@ -43,8 +42,8 @@ type Body = {
   };
 };
 
-let scratch: ScratchDatabase;
-let server: TestServer;
+const scratch = useScratchDatabase("webhooks_test");
+const server = useServer(() => ({ DATABASE_URL: scratch.url, ...FAST }));
 let admin: Client;
 let alice: TestUser;
 let bob: TestUser;
@@ -63,17 +62,15 @@ const about = (r: Receiver, messageId: string) =>
   r.requests.filter((q) => bodyOf(q).data.messageId === messageId);
 
 async function createEndpoint(url: string, eventTypes: string[]) {
-  return (await admin.ok(Wh_CreateDocument, { url, eventTypes })).createWebhookEndpoint;
+  return (await admin.ok(CreateWebhookEndpointDocument, { url, eventTypes })).createWebhookEndpoint;
 }
 
 async function deliveries(id: string, state?: "QUEUED" | "SENT" | "FAILED" | "RETRYING" | "DEAD") {
-  const { webhookEndpoint } = await admin.ok(Wh_DeliveriesDocument, { id, first: 100, state });
+  const { webhookEndpoint } = await admin.ok(WebhookDeliveriesDocument, { id, first: 100, state });
   return webhookEndpoint.deliveries;
 }
 
 beforeAll(async () => {
-  scratch = await createScratchDatabase("webhooks_test");
-  server = await startServer({ DATABASE_URL: scratch.url, ...FAST });
   admin = server.client.as({ apiKey: TEST_API_KEY });
   alice = await signUp(server, "wha");
   bob = await signUp(server, "whb");
@@ -81,8 +78,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(receivers.map((r) => r.close()));
-  await server?.stop();
-  await scratch?.drop();
 });
 
 describe("webhook administration", () => {
@@ -91,52 +86,60 @@ describe("webhook administration", () => {
     const { endpoint } = await createEndpoint(rcv.url, ["message.created"]);
     const cursor = Buffer.from("1.1").toString("base64url");
     const operations: [string, unknown][] = [
-      [Wh_CreateDocument.toString(), { url: rcv.url, eventTypes: ["*"] }],
-      [Wh_UpdateDocument.toString(), { id: endpoint.id, active: false }],
-      [Wh_DeleteDocument.toString(), { id: endpoint.id }],
-      [Wh_RotateDocument.toString(), { id: endpoint.id }],
-      [Wh_ReplayDocument.toString(), { endpointId: endpoint.id, after: cursor }],
-      [Wh_EndpointsDocument.toString(), { first: 5 }],
-      [Wh_EndpointDocument.toString(), { id: endpoint.id }],
-      [Wh_DeliveriesDocument.toString(), { id: endpoint.id }],
+      [CreateWebhookEndpointDocument.toString(), { url: rcv.url, eventTypes: ["*"] }],
+      [UpdateWebhookEndpointDocument.toString(), { id: endpoint.id, active: false }],
+      [DeleteWebhookEndpointDocument.toString(), { id: endpoint.id }],
+      [RotateWebhookSecretDocument.toString(), { id: endpoint.id }],
+      [ReplayWebhookEventsDocument.toString(), { endpointId: endpoint.id, after: cursor }],
+      [WebhookEndpointsDocument.toString(), { first: 5 }],
+      [WebhookEndpointDocument.toString(), { id: endpoint.id }],
+      [WebhookDeliveriesDocument.toString(), { id: endpoint.id }],
     ];
     for (const [doc, vars] of operations) {
       expect((await server.client.fail(doc, vars)).code, doc).toBe("UNAUTHENTICATED");
       expect((await alice.client.fail(doc, vars)).code, doc).toBe("FORBIDDEN");
     }
     // Nothing changed: the endpoint is still there and active.
-    expect((await admin.ok(Wh_EndpointDocument, { id: endpoint.id })).webhookEndpoint.active).toBe(true);
-    await admin.ok(Wh_DeleteDocument, { id: endpoint.id });
+    expect((await admin.ok(WebhookEndpointDocument, { id: endpoint.id })).webhookEndpoint.active).toBe(true);
+    await admin.ok(DeleteWebhookEndpointDocument, { id: endpoint.id });
   });
 
   it("validates url and event types, naming the field and the unknown types", async () => {
     for (const url of ["ftp://example.com/hook", "not a url", "javascript:alert(1)"]) {
-      const { code, field } = await admin.fail(Wh_CreateDocument, { url, eventTypes: ["message.created"] });
+      const { code, field } = await admin.fail(CreateWebhookEndpointDocument, {
+        url,
+        eventTypes: ["message.created"],
+      });
       expect([code, field]).toEqual(["BAD_USER_INPUT", "url"]);
     }
-    const bad = await admin.fail(Wh_CreateDocument, {
+    const bad = await admin.fail(CreateWebhookEndpointDocument, {
       url: "https://example.com/hook",
       eventTypes: ["message.created", "message.exploded", "user.vanished"],
     });
     expect([bad.code, bad.field]).toEqual(["BAD_USER_INPUT", "eventTypes"]);
     expect(bad.error.message).toContain("message.exploded, user.vanished");
-    const empty = await admin.fail(Wh_CreateDocument, { url: "https://example.com/hook", eventTypes: [] });
+    const empty = await admin.fail(CreateWebhookEndpointDocument, {
+      url: "https://example.com/hook",
+      eventTypes: [],
+    });
     expect([empty.code, empty.field]).toEqual(["BAD_USER_INPUT", "eventTypes"]);
     // Bad input never leaves a partial write.
-    expect((await admin.ok(Wh_EndpointsDocument, { first: 100 })).webhookEndpoints.nodes).not.toContainEqual(
-      expect.objectContaining({ url: "https://example.com/hook" }),
-    );
+    expect(
+      (await admin.ok(WebhookEndpointsDocument, { first: 100 })).webhookEndpoints.nodes,
+    ).not.toContainEqual(expect.objectContaining({ url: "https://example.com/hook" }));
 
     const missing = "00000000-0000-4000-8000-000000000000";
-    expect((await admin.fail(Wh_UpdateDocument, { id: missing, active: false })).code).toBe("NOT_FOUND");
-    expect((await admin.fail(Wh_EndpointDocument, { id: "nope" })).code).toBe("NOT_FOUND");
-    expect((await admin.fail(Wh_RotateDocument, { id: missing })).code).toBe("NOT_FOUND");
-    expect((await admin.fail(Wh_DeleteDocument, { id: missing })).code).toBe("NOT_FOUND");
+    expect((await admin.fail(UpdateWebhookEndpointDocument, { id: missing, active: false })).code).toBe(
+      "NOT_FOUND",
+    );
+    expect((await admin.fail(WebhookEndpointDocument, { id: "nope" })).code).toBe("NOT_FOUND");
+    expect((await admin.fail(RotateWebhookSecretDocument, { id: missing })).code).toBe("NOT_FOUND");
+    expect((await admin.fail(DeleteWebhookEndpointDocument, { id: missing })).code).toBe("NOT_FOUND");
   });
 
   it("creates, lists, updates, rotates and deletes endpoints; the secret is Standard Webhooks'", async () => {
     const created = (
-      await admin.ok(Wh_CreateDocument, {
+      await admin.ok(CreateWebhookEndpointDocument, {
         url: "https://hooks.example.com/a",
         eventTypes: ["message.created", "message.created", "*"],
         description: "  n8n flow  ",
@@ -146,7 +149,7 @@ describe("webhook administration", () => {
     expect(created.endpoint).toMatchObject({ eventTypes: ["*"], description: "n8n flow", active: true });
     const id = created.endpoint.id;
 
-    const updated = await admin.ok(Wh_UpdateDocument, {
+    const updated = await admin.ok(UpdateWebhookEndpointDocument, {
       id,
       url: "http://hooks.example.com/b",
       eventTypes: ["message.edited", "notification.created"],
@@ -158,21 +161,21 @@ describe("webhook administration", () => {
       description: "n8n flow",
       active: false,
     });
-    const badUpdate = await admin.fail(Wh_UpdateDocument, { id, eventTypes: ["nope"] });
+    const badUpdate = await admin.fail(UpdateWebhookEndpointDocument, { id, eventTypes: ["nope"] });
     expect([badUpdate.code, badUpdate.field]).toEqual(["BAD_USER_INPUT", "eventTypes"]);
-    const cleared = await admin.ok(Wh_UpdateDocument, { id, description: null });
+    const cleared = await admin.ok(UpdateWebhookEndpointDocument, { id, description: null });
     expect(cleared.updateWebhookEndpoint.description).toBeNull();
 
-    const rotated = (await admin.ok(Wh_RotateDocument, { id })).rotateWebhookSecret;
+    const rotated = (await admin.ok(RotateWebhookSecretDocument, { id })).rotateWebhookSecret;
     expect(rotated.secret).toMatch(/^whsec_/);
     expect(rotated.secret).not.toBe(created.secret);
 
-    const list = (await admin.ok(Wh_EndpointsDocument, { first: 100 })).webhookEndpoints;
+    const list = (await admin.ok(WebhookEndpointsDocument, { first: 100 })).webhookEndpoints;
     expect(list.nodes.map((e) => e.id)).toContain(id);
     expect(list.totalCount).toBe(list.nodes.length);
 
-    expect((await admin.ok(Wh_DeleteDocument, { id })).deleteWebhookEndpoint).toBe(id);
-    expect((await admin.fail(Wh_EndpointDocument, { id })).code).toBe("NOT_FOUND");
+    expect((await admin.ok(DeleteWebhookEndpointDocument, { id })).deleteWebhookEndpoint).toBe(id);
+    expect((await admin.fail(WebhookEndpointDocument, { id })).code).toBe("NOT_FOUND");
   });
 });
 
@@ -181,7 +184,7 @@ describe("webhook deliveries", () => {
     const rcv = await receiver();
     const { endpoint, secret } = await createEndpoint(rcv.url, ["message.created"]);
     const message = await send(alice, { to: bob.username, content: "hello webhook" });
-    await waitUntil("the webhook", () => about(rcv, message.id).length === 1, WAIT);
+    await waitUntil(() => about(rcv, message.id).length === 1, { what: "the webhook", timeoutMs: WAIT });
 
     const request = about(rcv, message.id)[0] as ReceivedRequest;
     const headers = headersOf(request);
@@ -210,7 +213,8 @@ describe("webhook deliveries", () => {
 
     const tampered = request.rawBody.replace("hello webhook", "hello webhooK");
     expect(() => new Webhook(secret).verify(tampered, headers)).toThrow(WebhookVerificationError);
-    const other = (await admin.ok(Wh_RotateDocument, { id: endpoint.id })).rotateWebhookSecret.secret;
+    const other = (await admin.ok(RotateWebhookSecretDocument, { id: endpoint.id })).rotateWebhookSecret
+      .secret;
     expect(() => new Webhook(other).verify(request.rawBody, headers)).toThrow(WebhookVerificationError);
 
     // The delivery log: webhook-id is the delivery's id, the body's cursor its eventCursor.
@@ -228,7 +232,7 @@ describe("webhook deliveries", () => {
       replay: false,
     });
     expect(log.nodes[0]?.deliveredAt).not.toBeNull();
-    await admin.ok(Wh_DeleteDocument, { id: endpoint.id });
+    await admin.ok(DeleteWebhookEndpointDocument, { id: endpoint.id });
   });
 
   it("sends each endpoint only its event types; an inactive endpoint and history get nothing", async () => {
@@ -236,17 +240,16 @@ describe("webhook deliveries", () => {
     const [edits, all, created] = [await receiver(), await receiver(), await receiver()];
     const e1 = await createEndpoint(edits.url, ["message.edited", "message.deleted"]);
     const e2 = await createEndpoint(all.url, ["*"]);
-    await admin.ok(Wh_UpdateDocument, { id: e2.endpoint.id, active: false });
+    await admin.ok(UpdateWebhookEndpointDocument, { id: e2.endpoint.id, active: false });
     const e3 = await createEndpoint(created.url, ["message.created"]);
 
     const message = await send(alice, { to: bob.username, content: "original" });
     await alice.client.ok(EditMessageDocument, { id: message.id, content: "edited" });
     await alice.client.ok(DeleteMessageDocument, { id: message.id });
-    await waitUntil(
-      "the endpoints' events",
-      () => about(edits, message.id).length === 2 && about(created, message.id).length === 1,
-      WAIT,
-    );
+    await waitUntil(() => about(edits, message.id).length === 2 && about(created, message.id).length === 1, {
+      what: "the endpoints' events",
+      timeoutMs: WAIT,
+    });
 
     expect(
       about(edits, message.id)
@@ -264,28 +267,27 @@ describe("webhook deliveries", () => {
     expect(about(created, before.id)).toEqual([]);
     expect(about(edits, before.id)).toEqual([]);
 
-    for (const e of [e1, e2, e3]) await admin.ok(Wh_DeleteDocument, { id: e.endpoint.id });
+    for (const e of [e1, e2, e3]) await admin.ok(DeleteWebhookEndpointDocument, { id: e.endpoint.id });
   });
 
   it("carries the notification or the broadcast summary an event is about", async () => {
     const rcv = await receiver();
     const { endpoint } = await createEndpoint(rcv.url, ["notification.created", "broadcast.completed"]);
-    const { sendNotification } = await admin.ok(Wh_NotifyDocument, {
+    const { sendNotification } = await admin.ok(SendNotificationForWebhooksDocument, {
       userId: alice.username,
       title: "Your order shipped",
       body: "It is on its way",
     });
-    const { broadcast } = await admin.ok(Wh_BroadcastDocument, {
+    const { broadcast } = await admin.ok(SendBroadcastForWebhooksDocument, {
       input: { userIds: [alice.id, bob.id], title: "Maintenance", body: "Tonight at 10" },
     });
     const find = (type: string, key: "notificationId" | "broadcastId", id: string) =>
       rcv.requests.find((r) => bodyOf(r).type === type && bodyOf(r).data[key] === id);
     await waitUntil(
-      "the notification and broadcast webhooks",
       () =>
         find("notification.created", "notificationId", sendNotification.id) !== undefined &&
         find("broadcast.completed", "broadcastId", broadcast.id) !== undefined,
-      WAIT,
+      { what: "the notification and broadcast webhooks", timeoutMs: WAIT },
     );
     expect(
       bodyOf(find("notification.created", "notificationId", sendNotification.id) as ReceivedRequest).data,
@@ -303,7 +305,7 @@ describe("webhook deliveries", () => {
     ).toMatchObject({
       broadcast: { id: broadcast.id, title: "Maintenance", status: "COMPLETED", total: 2 },
     });
-    await admin.ok(Wh_DeleteDocument, { id: endpoint.id });
+    await admin.ok(DeleteWebhookEndpointDocument, { id: endpoint.id });
   });
 
   it("replays exactly the endpoint's events after a cursor, as new deliveries marked replay", async () => {
@@ -314,8 +316,11 @@ describe("webhook deliveries", () => {
       sent.push(await send(alice, { to: bob.username, content }));
     const [first, second, third] = sent as [(typeof sent)[0], (typeof sent)[0], (typeof sent)[0]];
     await alice.client.ok(EditMessageDocument, { id: third.id, content: "three!" });
-    await waitUntil("the first deliveries", () => rcv.requests.length === 4, WAIT);
-    await waitUntil("the log", async () => (await deliveries(endpoint.id, "SENT")).totalCount === 4, WAIT);
+    await waitUntil(() => rcv.requests.length === 4, { what: "the first deliveries", timeoutMs: WAIT });
+    await waitUntil(async () => (await deliveries(endpoint.id, "SENT")).totalCount === 4, {
+      what: "the log",
+      timeoutMs: WAIT,
+    });
 
     const log = await deliveries(endpoint.id);
     const cursorOf = (messageId: string, type = "message.created") => {
@@ -329,12 +334,12 @@ describe("webhook deliveries", () => {
     );
 
     // After the first message: the other two creations and the edit, once each.
-    const replayed = await admin.ok(Wh_ReplayDocument, {
+    const replayed = await admin.ok(ReplayWebhookEventsDocument, {
       endpointId: endpoint.id,
       after: cursorOf(first.id),
     });
     expect(replayed.replayWebhookEvents).toBe(3);
-    await waitUntil("the replay", () => rcv.requests.length === 7, WAIT);
+    await waitUntil(() => rcv.requests.length === 7, { what: "the replay", timeoutMs: WAIT });
     const again = rcv.requests.slice(4).map((r) => `${bodyOf(r).type}:${bodyOf(r).data.messageId}`);
     expect(again.sort()).toEqual(
       [`message.created:${second.id}`, `message.created:${third.id}`, `message.edited:${third.id}`].sort(),
@@ -346,52 +351,55 @@ describe("webhook deliveries", () => {
     expect(webhookIds.size).toBe(7);
 
     // Narrowed by type; a type the endpoint does not take sends nothing.
-    const edits = await admin.ok(Wh_ReplayDocument, {
+    const edits = await admin.ok(ReplayWebhookEventsDocument, {
       endpointId: endpoint.id,
       after: cursorOf(first.id),
       types: ["message.edited"],
     });
     expect(edits.replayWebhookEvents).toBe(1);
-    const none = await admin.ok(Wh_ReplayDocument, {
+    const none = await admin.ok(ReplayWebhookEventsDocument, {
       endpointId: endpoint.id,
       after: cursorOf(first.id),
       types: ["message.deleted"],
     });
     expect(none.replayWebhookEvents).toBe(0);
-    await waitUntil("the second replay", () => rcv.requests.length === 8, WAIT);
+    await waitUntil(() => rcv.requests.length === 8, { what: "the second replay", timeoutMs: WAIT });
 
-    await waitUntil(
-      "the replays in the log",
-      async () => (await deliveries(endpoint.id, "SENT")).totalCount === 8,
-      WAIT,
-    );
+    await waitUntil(async () => (await deliveries(endpoint.id, "SENT")).totalCount === 8, {
+      what: "the replays in the log",
+      timeoutMs: WAIT,
+    });
     const replays = (await deliveries(endpoint.id)).nodes.filter((d) => d.replay);
     expect(replays).toHaveLength(4);
     expect(replays.every((d) => d.state === "SENT" && d.attempts === 1)).toBe(true);
 
     // Errors: bad cursor, unknown type, unknown endpoint, inactive endpoint.
-    const badCursor = await admin.fail(Wh_ReplayDocument, { endpointId: endpoint.id, after: "garbage" });
+    const badCursor = await admin.fail(ReplayWebhookEventsDocument, {
+      endpointId: endpoint.id,
+      after: "garbage",
+    });
     expect([badCursor.code, badCursor.field]).toEqual(["BAD_USER_INPUT", "after"]);
-    const badType = await admin.fail(Wh_ReplayDocument, {
+    const badType = await admin.fail(ReplayWebhookEventsDocument, {
       endpointId: endpoint.id,
       after: cursorOf(first.id),
       types: ["nope.nope"],
     });
     expect([badType.code, badType.field]).toEqual(["BAD_USER_INPUT", "types"]);
-    const missing = await admin.fail(Wh_ReplayDocument, {
+    const missing = await admin.fail(ReplayWebhookEventsDocument, {
       endpointId: "00000000-0000-4000-8000-000000000000",
       after: cursorOf(first.id),
     });
     expect(missing.code).toBe("NOT_FOUND");
-    await admin.ok(Wh_UpdateDocument, { id: endpoint.id, active: false });
+    await admin.ok(UpdateWebhookEndpointDocument, { id: endpoint.id, active: false });
     expect(
-      (await admin.fail(Wh_ReplayDocument, { endpointId: endpoint.id, after: cursorOf(first.id) })).code,
+      (await admin.fail(ReplayWebhookEventsDocument, { endpointId: endpoint.id, after: cursorOf(first.id) }))
+        .code,
     ).toBe("CONFLICT");
-    await admin.ok(Wh_UpdateDocument, { id: endpoint.id, active: true });
+    await admin.ok(UpdateWebhookEndpointDocument, { id: endpoint.id, active: true });
 
     // A cursor the log no longer holds (this file's own database, so pruning it disturbs no one).
     await pruneEvents(server.app.services.prisma, new Date(Date.now() + 60_000));
-    const expired = await admin.fail(Wh_ReplayDocument, {
+    const expired = await admin.fail(ReplayWebhookEventsDocument, {
       endpointId: endpoint.id,
       after: cursorOf(first.id),
     });
@@ -400,6 +408,6 @@ describe("webhook deliveries", () => {
       "after",
       "CURSOR_EXPIRED",
     ]);
-    await admin.ok(Wh_DeleteDocument, { id: endpoint.id });
+    await admin.ok(DeleteWebhookEndpointDocument, { id: endpoint.id });
   });
 });

@@ -6,7 +6,13 @@ export type GraphQLErrorShape = {
   extensions?: { code?: string; field?: string; [key: string]: unknown };
 };
 
-export type Result<T> = { data?: T | null; errors?: GraphQLErrorShape[]; status: number };
+export type Result<T> = {
+  data?: T | null;
+  errors?: GraphQLErrorShape[];
+  status: number;
+  /** The response body as sent, for checks on what it contains anywhere (data, errors, extensions). */
+  text: string;
+};
 
 export type Auth = { token?: string | undefined; apiKey?: string | undefined };
 
@@ -33,8 +39,9 @@ export class Client {
       headers,
       body: JSON.stringify({ query: doc.toString(), variables: variables ?? {} }),
     });
-    const body = (await res.json()) as Omit<Result<T>, "status">;
-    return { ...body, status: res.status };
+    const text = await res.text();
+    const body = JSON.parse(text) as Pick<Result<T>, "data" | "errors">;
+    return { ...body, status: res.status, text };
   }
 
   /** Runs an operation that must succeed; throws with the errors otherwise. */

@@ -4,6 +4,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
+import { within } from "./wait.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -41,31 +42,6 @@ export function freePort(): Promise<number> {
       server.close(() => (port ? resolve(port) : reject(new Error("no port"))));
     });
   });
-}
-
-/** Rejects after `ms` with `what` in the message unless `promise` settles first. */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]);
-}
-
-/** Polls `check` every `everyMs` until it is true; rejects after `timeoutMs`. */
-export async function waitUntil(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  { timeoutMs = 10_000, everyMs = 20 } = {},
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 function track(child: ChildProcess, name: string): Proc {

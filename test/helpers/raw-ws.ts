@@ -1,7 +1,7 @@
 // A bare WebSocket speaking graphql-transport-ws by hand, for protocol-rule tests: every frame sent
 // is exactly what the test wrote, every frame received is recorded, and the close code is observable.
 import WebSocket from "ws";
-import { within } from "./processes.ts";
+import { changes, within } from "./wait.ts";
 
 export type Frame = { type: string; id?: string; payload?: unknown };
 export type Closed = { code: number; reason: string };
@@ -27,55 +27,37 @@ export async function openRaw(
 ): Promise<RawSocket> {
   const ws = new WebSocket(httpUrl.replace(/^http/, "ws"), protocol);
   const frames: Frame[] = [];
-  const waiters = new Set<() => void>();
+  const arrivals = changes();
   const closed = new Promise<Closed>((resolve) => {
     ws.on("close", (code, reason) => {
       resolve({ code, reason: reason.toString() });
-      for (const w of waiters) w();
+      arrivals.notify();
     });
   });
   ws.on("message", (data) => {
     frames.push(JSON.parse(String(data)) as Frame);
-    for (const w of waiters) w();
+    arrivals.notify();
   });
   ws.on("error", () => {});
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("WebSocket did not open in 5 s")), 5_000);
-    ws.once("open", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    ws.once("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-  });
-  const bounded = <T>(get: () => T | undefined, timeoutMs: number, what: string) =>
-    new Promise<T>((resolve, reject) => {
-      const check = () => {
-        const value = get();
-        if (value === undefined) return false;
-        clearTimeout(timer);
-        waiters.delete(onChange);
-        resolve(value);
-        return true;
-      };
-      const onChange = () => void check();
-      const timer = setTimeout(() => {
-        waiters.delete(onChange);
-        reject(
-          new Error(`timed out after ${timeoutMs} ms waiting for ${what}; frames ${JSON.stringify(frames)}`),
-        );
-      }, timeoutMs);
-      if (!check()) waiters.add(onChange);
-    });
+  await within(
+    new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    }),
+    5_000,
+    "the WebSocket to open",
+  );
   return {
     ws,
     frames,
     closed,
     send: (frame) => ws.send(typeof frame === "string" ? frame : JSON.stringify(frame)),
     next: (type, timeoutMs = 5_000) =>
-      bounded(() => frames.find((f) => f.type === type), timeoutMs, `a ${type} frame`),
+      arrivals.until(() => frames.find((f) => f.type === type), {
+        what: `a ${type} frame`,
+        timeoutMs,
+        detail: () => `frames ${JSON.stringify(frames)}`,
+      }),
     waitClose: (timeoutMs = 5_000) => within(closed, timeoutMs, "the socket to close"),
     close: () => ws.close(),
   };

@@ -1,7 +1,7 @@
-// Direct SQL access to this run's test database, for checks the API cannot make (row counts, the
-// Event log). Read-only by convention: tests change state through the API only.
+// Direct SQL against a test database, for what the API cannot show (row counts, the Event log, job
+// rows) and for setup the API has no operation for. Tests change state through the API otherwise.
 import pg from "pg";
-import { inject } from "vitest";
+import { afterAll, inject } from "vitest";
 
 export type EventRow = {
   id: bigint;
@@ -14,11 +14,12 @@ export type EventRow = {
 };
 
 export type Sql = {
+  /** The rows of `text`, with `$1`, `$2` ... bound to `params`. */
   query<T extends pg.QueryResultRow = Record<string, unknown>>(
     text: string,
     params?: unknown[],
   ): Promise<T[]>;
-  /** One integer from a `SELECT count(*)::int AS n ...`-style query. */
+  /** The number in column `n` of the one row of a `SELECT count(*) AS n ...`-style query. */
   count(text: string, params?: unknown[]): Promise<number>;
   /** Rows of the Message table in a conversation (replies and tombstones included). */
   messageCount(conversationId: string): Promise<number>;
@@ -34,21 +35,39 @@ export type Sql = {
     afterId: bigint,
     about: { conversationIds?: string[]; userIds?: string[] },
   ): Promise<EventRow[]>;
-  close(): Promise<void>;
 };
 
-export function openSql(): Sql {
-  const connectionString = inject("databaseUrl");
-  if (!connectionString) throw new Error("PostgreSQL is not available for this test run");
-  const pool = new pg.Pool({ connectionString, max: 3 });
+/**
+ * SQL on this run's test database, or on `url()` (e.g. a scratch database's): a small pool, opened
+ * at the first query and closed after the tests of the enclosing file or describe block. Register
+ * it after the fixture that provides `url`, so it closes before that database is dropped.
+ */
+export function useSql(url?: () => string): Sql {
+  let pool: pg.Pool | undefined;
+  const open = () => {
+    if (pool) return pool;
+    const connectionString = url ? url() : inject("databaseUrl");
+    if (!connectionString) throw new Error("PostgreSQL is not available for this test run");
+    pool = new pg.Pool({ connectionString, max: 3 });
+    // An idle connection ended by the server (a scratch database dropped WITH (FORCE)) must not
+    // become an uncaught error in the test process.
+    pool.on("error", () => {});
+    return pool;
+  };
+  afterAll(async () => {
+    const p = pool;
+    pool = undefined;
+    await p?.end();
+  });
 
   const query = async <T extends pg.QueryResultRow>(text: string, params: unknown[] = []) =>
-    (await pool.query<T>(text, params)).rows;
+    (await open().query<T>(text, params)).rows;
 
   const count = async (text: string, params: unknown[] = []) => {
     const [row] = await query<{ n: number | string }>(text, params);
-    if (!row) throw new Error(`no row from ${text}`);
-    return Number(row.n);
+    const n = Number(row?.n);
+    if (!row || !Number.isFinite(n)) throw new Error(`expected one row with a numeric column n: ${text}`);
+    return n;
   };
 
   return {
@@ -76,6 +95,5 @@ export function openSql(): Sql {
       );
       return rows.map((r) => ({ ...r, id: BigInt(r.id) }));
     },
-    close: () => pool.end(),
   };
 }

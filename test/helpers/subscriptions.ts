@@ -1,6 +1,7 @@
 import { createClient, type Client as WsClient } from "graphql-ws";
 import WebSocket from "ws";
 import type { TypedDocumentString } from "../gql/graphql.ts";
+import { changes, sleep } from "./wait.ts";
 
 /** One live subscription's results, with waits that always end (graphql-ws tests/utils style). */
 export type Subscription<T> = {
@@ -31,27 +32,14 @@ function collector<T>(): Subscription<T> & {
   let completed = false;
   let error: unknown;
   let unsubscribe = () => {};
-  const waiters = new Set<() => void>();
-  const notify = () => {
-    for (const w of waiters) w();
-  };
-  const until = (done: () => boolean, timeoutMs: number, what: string) =>
-    new Promise<void>((resolve, reject) => {
-      if (done()) return resolve();
-      const check = () => {
-        if (!done()) return;
-        clearTimeout(timer);
-        waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(
-          new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${JSON.stringify(results)}`),
-        );
-      }, timeoutMs);
-      waiters.add(check);
+  const arrivals = changes();
+  const until = async (done: () => boolean, timeoutMs: number, what: string) => {
+    await arrivals.until(() => (done() ? true : undefined), {
+      what,
+      timeoutMs,
+      detail: () => `got ${JSON.stringify(results)}`,
     });
+  };
   return {
     results,
     get values() {
@@ -76,7 +64,7 @@ function collector<T>(): Subscription<T> & {
     },
     async quietFor(ms) {
       const before = results.length;
-      await new Promise((r) => setTimeout(r, ms));
+      await sleep(ms);
       if (results.length !== before)
         throw new Error(`expected no new results, got ${JSON.stringify(results.slice(before))}`);
       return before;
@@ -84,12 +72,12 @@ function collector<T>(): Subscription<T> & {
     unsubscribe: () => unsubscribe(),
     push(r) {
       results.push(r);
-      notify();
+      arrivals.notify();
     },
     end(e) {
       completed = true;
       error = e;
-      notify();
+      arrivals.notify();
     },
     setUnsubscribe(fn) {
       unsubscribe = fn;

@@ -5,44 +5,41 @@ import { join } from "node:path";
 import type { Client as WsClient } from "graphql-ws";
 import { Redis } from "ioredis";
 import lockfile from "proper-lockfile";
-import { inject } from "vitest";
+import { afterEach, beforeEach, inject } from "vitest";
 import { comparePositions, type Position } from "../../src/events/position.ts";
 import type { TypedDocumentString } from "../gql/graphql.ts";
 import type { TestServer } from "./server.ts";
 import { type Subscription, subscribeSse, subscribeWs, wsClient } from "./subscriptions.ts";
+import { waitUntil } from "./wait.ts";
 
 export const REDIS_URL = "redis://127.0.0.1:6379";
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls `condition` until it holds; throws (naming `what`) after `timeoutMs`. */
-export async function waitUntil(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
+/**
+ * Every graphql-ws client and subscription a test opens on `servers`, closed after each test of the
+ * enclosing file or describe block, which fails if the servers do not then release the listeners
+ * of the closed subscriptions.
+ */
+export function useRealtime(servers: TestServer[]): Realtime {
+  const rt = new Realtime(servers);
+  beforeEach(() => rt.begin());
+  afterEach(() => rt.closeAll());
+  return rt;
 }
 
 /**
- * Every graphql-ws client and subscription a test opens. `begin` (beforeEach) notes how many live
- * listeners each server holds; `closeAll` (afterEach) ends everything the test opened and fails if
- * the servers do not release the listeners of the closed subscriptions.
+ * Every graphql-ws client and subscription a test opens. `begin` (before each test) notes how many
+ * live listeners each server holds; `closeAll` (after each test) ends everything the test opened
+ * and fails if the servers do not release the listeners of the closed subscriptions.
  */
 export class Realtime {
   private readonly clients = new Map<string, WsClient>();
   private readonly subscriptions: Subscription<unknown>[] = [];
   private baseline = new Map<TestServer, number>();
 
-  constructor(private readonly servers: () => TestServer[]) {}
+  constructor(private readonly servers: TestServer[]) {}
 
   begin(): void {
-    this.baseline = new Map(this.servers().map((s) => [s, s.app.services.hub.size]));
+    this.baseline = new Map(this.servers.map((s) => [s, s.app.services.hub.size]));
   }
 
   /** One graphql-ws client per (server, token); `fresh` opens another socket. */
@@ -81,13 +78,12 @@ export class Realtime {
     const clients = [...this.clients.values()];
     this.clients.clear();
     await Promise.allSettled(clients.map((c) => c.dispose()));
-    for (const server of this.servers()) {
+    for (const server of this.servers) {
       const before = this.baseline.get(server) ?? 0;
-      await waitUntil(
-        `${server.url} to release the listeners of the closed subscriptions (${server.app.services.hub.size} live, ${before} before the test)`,
-        () => server.app.services.hub.size <= before,
-        5_000,
-      );
+      await waitUntil(() => server.app.services.hub.size <= before, {
+        what: `${server.url} to release the listeners of the closed subscriptions (${server.app.services.hub.size} live, ${before} before the test)`,
+        timeoutMs: 5_000,
+      });
     }
   }
 }
@@ -100,7 +96,9 @@ export async function live<const T>(server: TestServer, count: number, open: () 
   const hub = server.app.services.hub;
   const before = hub.size;
   const value = open();
-  await waitUntil(`${count} new live subscription(s) on ${server.url}`, () => hub.size >= before + count);
+  await waitUntil(() => hub.size >= before + count, {
+    what: `${count} new live subscription(s) on ${server.url}`,
+  });
   return value;
 }
 
@@ -118,10 +116,9 @@ export async function redisSubscribers(channel: string): Promise<number> {
 
 /** Waits until `instances` app instances listen on a conversation's ephemeral channel (Redis). */
 export const ephemeralChannelReady = (conversationId: string, instances: number) =>
-  waitUntil(
-    `${instances} instance(s) on conversation:${conversationId}`,
-    async () => (await redisSubscribers(`conversation:${conversationId}`)) >= instances,
-  );
+  waitUntil(async () => (await redisSubscribers(`conversation:${conversationId}`)) >= instances, {
+    what: `${instances} instance(s) on conversation:${conversationId}`,
+  });
 
 /**
  * Waits until `server`'s log reader has read past the newest event about these conversations or
@@ -138,13 +135,16 @@ export async function caughtUp(
         OR "userId" = ANY(${about.userIds ?? []}::uuid[])
      ORDER BY txid DESC, id DESC LIMIT 1`;
   if (!newest) return;
-  await waitUntil(`${server.url} to read the log up to ${newest.txid}.${newest.id}`, () => {
-    const { position, close } = hub.listen(() => {});
-    close();
-    if (comparePositions(position, { txid: BigInt(newest.txid), id: BigInt(newest.id) }) >= 0) return true;
-    hub.wake();
-    return false;
-  });
+  await waitUntil(
+    () => {
+      const { position, close } = hub.listen(() => {});
+      close();
+      if (comparePositions(position, { txid: BigInt(newest.txid), id: BigInt(newest.id) }) >= 0) return true;
+      hub.wake();
+      return false;
+    },
+    { what: `${server.url} to read the log up to ${newest.txid}.${newest.id}` },
+  );
 }
 
 export type EndError = { code: unknown; extensions: Record<string, unknown>; message: string };
@@ -182,7 +182,7 @@ export const closeCode = (sub: Subscription<unknown>) =>
  */
 export async function withLogLock<T>(fn: () => Promise<T>): Promise<T> {
   const database = new URL(inject("databaseUrl")).pathname.slice(1) || "db";
-  const release = await lockfile.lock(join(tmpdir(), `rt-event-log-${database}`), {
+  const release = await lockfile.lock(join(tmpdir(), `messaging-test-event-log-${database}`), {
     realpath: false,
     retries: { retries: 600, minTimeout: 50, maxTimeout: 100 },
   });
