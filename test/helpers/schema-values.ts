@@ -34,3 +34,15 @@ export function sampleValue(type: GraphQLInputType, options: SampleOptions): unk
   if (isScalarType(type)) return options.scalar(type.name);
   throw new Error(`no sample for ${String(type)}`);
 }
+
+/**
+ * Operations that can end a session (the caller's own, or the named user's): the generated tests
+ * run them after every other operation, so that those still run signed in, and sign in again after.
+ */
+export const SESSION_ENDING: ReadonlySet<string> = new Set(["logOut", "changePassword", "revokeUserTokens"]);
+
+/** `fields` with the session-ending operations moved to the end. */
+export const sessionEndingLast = <T extends { name: string }>(fields: readonly T[]): T[] => [
+  ...fields.filter((f) => !SESSION_ENDING.has(f.name)),
+  ...fields.filter((f) => SESSION_ENDING.has(f.name)),
+];

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, inject, onTestFinished } from "vitest";
 import { type App, buildApp } from "../../src/app/app.ts";
 import { loadConfig } from "../../src/core/config.ts";
 import { applyMigrations } from "../../src/core/migrations.ts";
-import { SignUpDocument } from "../gql/graphql.ts";
+import { LogInDocument, SignUpDocument } from "../gql/graphql.ts";
 import { Client } from "./client.ts";
 import { createScratchDatabase, type ScratchDatabase } from "./scratch-database.ts";
 import { within } from "./wait.ts";
@@ -169,4 +169,14 @@ export async function signUp(server: TestServer, prefix = "u", password = "passw
   });
   const { token, user } = data.signUp;
   return { id: user.id, username: user.username, token, client: server.client.as({ token }) };
+}
+
+/** Signs `user` in again (after a test ended its session): the same user with a fresh token. */
+export async function signInAgain(
+  server: TestServer,
+  user: TestUser,
+  password = "password123",
+): Promise<TestUser> {
+  const { logIn } = await server.client.ok(LogInDocument, { username: user.username, password });
+  return { ...user, token: logIn.token, client: server.client.as({ token: logIn.token }) };
 }
