@@ -82,6 +82,15 @@ const schema = z.object({
   PROVIDER_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** Recipients each broadcast fan-out job adds, in one transaction. */
   BROADCAST_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
+  // Input caps (README, "Configuration"): a request cannot make the server write or read without bound.
+  /** Most users one createGroup / addMembers call may name in `memberIds`. */
+  MAX_GROUP_MEMBERS_PER_CALL: z.coerce.number().int().positive().default(100),
+  /** Most active members a group may have (the owner included). */
+  MAX_GROUP_MEMBERS: z.coerce.number().int().min(2).default(1000),
+  /** Largest JSON argument (notification / broadcast `data`), in bytes of JSON text. */
+  MAX_DATA_BYTES: z.coerce.number().int().positive().default(8192),
+  /** Deepest nesting of objects and arrays in a JSON argument. */
+  MAX_DATA_DEPTH: z.coerce.number().int().positive().default(10),
 });
 
 export type Config = {
@@ -113,6 +122,15 @@ export type Config = {
   };
   /** Recipients per broadcast fan-out batch (BROADCAST_BATCH_SIZE). */
   broadcastBatchSize: number;
+  /** Input caps: group sizes and JSON arguments (MAX_GROUP_MEMBERS*, MAX_DATA_*). */
+  caps: InputCaps;
+};
+
+export type InputCaps = {
+  groupMembersPerCall: number;
+  groupMembers: number;
+  dataBytes: number;
+  dataDepth: number;
 };
 
 export type HardeningConfig = {
@@ -230,5 +248,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
     },
     broadcastBatchSize: e.BROADCAST_BATCH_SIZE,
+    caps: {
+      groupMembersPerCall: e.MAX_GROUP_MEMBERS_PER_CALL,
+      groupMembers: e.MAX_GROUP_MEMBERS,
+      dataBytes: e.MAX_DATA_BYTES,
+      dataDepth: e.MAX_DATA_DEPTH,
+    },
   };
 }

@@ -59,3 +59,50 @@ export function cleanScheduledAt(value: Date, field: string): Date {
   if (t > Date.now() + YEAR_MS) throw badInput(field, `${field} must be at most a year from now`);
   return value;
 }
+
+/** A list argument of at most `max` entries, or BAD_USER_INPUT on `field` (checked before any work). */
+export function capList<T>(values: readonly T[], field: string, max: number, hint = ""): readonly T[] {
+  if (values.length > max) {
+    throw badInput(field, `${field} may name at most ${max} entries (got ${values.length})${hint}`);
+  }
+  return values;
+}
+
+/**
+ * Nesting depth of a JSON value (a scalar is 0, `{}` and `[]` are 1), counted without recursion and
+ * stopping as soon as it passes `max`: a deeply nested value can neither overflow the stack here nor
+ * in the JSON.stringify that follows.
+ */
+function jsonDepthExceeds(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [v, depth] = item;
+    if (v === null || typeof v !== "object") continue;
+    if (depth + 1 > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/**
+ * A JSON object argument (`data` of notifications and broadcasts) within the configured caps: an
+ * object, at most `maxDepth` levels deep and `maxBytes` bytes of JSON (UTF-8). `{}` when absent.
+ * Checked before anything is written, since the value is stored (on every broadcast recipient).
+ */
+export function cleanJsonObject(
+  value: unknown,
+  field: string,
+  caps: { dataBytes: number; dataDepth: number },
+): Record<string, unknown> {
+  if (value == null) return {};
+  if (typeof value !== "object" || Array.isArray(value))
+    throw badInput(field, `${field} must be a JSON object`);
+  if (jsonDepthExceeds(value, caps.dataDepth)) {
+    throw badInput(field, `${field} may nest objects and arrays at most ${caps.dataDepth} levels deep`);
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(value));
+  if (bytes > caps.dataBytes) {
+    throw badInput(field, `${field} must be at most ${caps.dataBytes} bytes of JSON (got ${bytes})`);
+  }
+  return value as Record<string, unknown>;
+}

@@ -6,6 +6,7 @@ import "../features/users/user.schema.ts";
 import "../features/messaging/conversation.schema.ts";
 import "../features/messaging/message.schema.ts";
 import "../features/messaging/receipt.schema.ts";
+import "../features/messaging/member-list.schema.ts";
 import "../features/messaging/scheduled-message.schema.ts";
 import "../features/messaging/typing.schema.ts";
 import "../features/notifications/notification.schema.ts";

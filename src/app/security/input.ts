@@ -11,10 +11,20 @@ const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff
 
 /** The name of the first variable (or "query" for a literal) holding an unstorable string. */
 function findUnstorable(document: DocumentNode, variables: unknown): string | null {
-  const walk = (value: unknown): boolean => {
-    if (typeof value === "string") return UNSTORABLE.test(value);
-    if (Array.isArray(value)) return value.some(walk);
-    if (value && typeof value === "object") return Object.entries(value).some(([k, v]) => walk(k) || walk(v));
+  // Without recursion: a JSON variable nested thousands of levels deep must reach the argument's
+  // own check (a coded error naming it), not overflow the stack here.
+  const walk = (root: unknown): boolean => {
+    const stack: unknown[] = [root];
+    while (stack.length > 0) {
+      const value = stack.pop();
+      if (typeof value === "string") {
+        if (UNSTORABLE.test(value)) return true;
+      } else if (Array.isArray(value)) {
+        for (const item of value) stack.push(item);
+      } else if (value && typeof value === "object") {
+        for (const [k, v] of Object.entries(value)) stack.push(k, v);
+      }
+    }
     return false;
   };
   if (variables && typeof variables === "object") {

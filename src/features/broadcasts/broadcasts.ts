@@ -4,7 +4,7 @@
 import { v7 as uuidv7 } from "uuid";
 import { type Actor, isOperator } from "../../core/actor.ts";
 import { badInput, forbidden } from "../../core/errors.ts";
-import { cleanText, isUuid } from "../../core/input.ts";
+import { cleanJsonObject, cleanText, isUuid } from "../../core/input.ts";
 import type { Services as AppServices } from "../../core/services.ts";
 import { writeTransaction } from "../../events/writer.ts";
 import {
@@ -78,10 +78,7 @@ type Content = {
 
 /** Renders a template once, here: every recipient gets the stored title and body. */
 async function resolveContent(ctx: AppServices, input: BroadcastInput): Promise<Content> {
-  if (input.data != null && (typeof input.data !== "object" || Array.isArray(input.data))) {
-    throw badInput("data", "data must be a JSON object");
-  }
-  const data = (input.data ?? {}) as Prisma.InputJsonObject;
+  const data = cleanJsonObject(input.data, "data", ctx.config.caps) as Prisma.InputJsonObject;
   if (input.template != null) {
     if (input.title != null || input.body != null) {
       throw badInput(input.title != null ? "title" : "body", "Give either a template or a title and body");

@@ -54,8 +54,13 @@ export const Conversation = builder.prismaObject("Conversation", {
     lastActivityAt: t.expose("lastActivityAt", { type: "DateTime" }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     members: t.relation("memberships", {
-      description: "Current members, in the order they joined.",
-      query: { where: { leftAt: null }, orderBy: [{ joinedAt: "asc" }, { id: "asc" }] },
+      description:
+        "Current members, in the order they joined: the first MAX_PAGE_SIZE (100 by default) only; `memberConnection` pages through all of them.",
+      query: (_args, ctx) => ({
+        where: { leftAt: null },
+        orderBy: [{ joinedAt: "asc" }, { id: "asc" }],
+        take: ctx.config.maxPageSize,
+      }),
     }),
     unreadCount: t.int({
       description: "Messages by others the viewer has not read yet (kept as a counter).",

@@ -3,7 +3,7 @@
 // demoted admin cannot act on a role they have just lost, and a group always has exactly one OWNER.
 import { type Actor, requireUser } from "../../core/actor.ts";
 import { badInput, forbidden, notFound } from "../../core/errors.ts";
-import { cleanText } from "../../core/input.ts";
+import { capList, cleanText } from "../../core/input.ts";
 import type { Services } from "../../core/services.ts";
 import { writeTransaction } from "../../events/writer.ts";
 import type { MemberRole, Prisma } from "../../generated/prisma/client.ts";
@@ -16,6 +16,13 @@ import { lockMembership } from "./visibility.ts";
  */
 const departed = (lastSeq: number) => ({ leftAt: new Date(), unreadCount: 0, lastReadSeq: lastSeq });
 
+/** BAD_USER_INPUT on `memberIds` when a group would grow past MAX_GROUP_MEMBERS. */
+const groupFull = (max: number, active?: number) =>
+  badInput(
+    "memberIds",
+    `A group may have at most ${max} members${active === undefined ? "" : ` (it has ${active})`}`,
+  );
+
 /** `createGroup`: the viewer becomes OWNER; members are named by id or username. Returns its id. */
 export async function createGroup(
   services: Services,
@@ -24,8 +31,11 @@ export async function createGroup(
 ): Promise<string> {
   const ownerId = requireUser(actor).id;
   const title = cleanText(input.title, "title", 200);
+  const { groupMembersPerCall, groupMembers } = services.config.caps;
+  capList(input.memberIds, "memberIds", groupMembersPerCall, "; add more with addMembers");
   const users = await requireUserRefs(services, input.memberIds, "memberIds");
   const others = users.filter((u) => u.id !== ownerId);
+  if (others.length + 1 > groupMembers) throw groupFull(groupMembers);
   return writeTransaction(services, async (tx, emit) => {
     const conversation = await tx.conversation.create({
       data: {
@@ -58,6 +68,8 @@ export async function addMembers(
 ): Promise<void> {
   const viewerId = requireUser(actor).id;
   const { conversationId } = input;
+  const { groupMembersPerCall, groupMembers } = services.config.caps;
+  capList(input.memberIds, "memberIds", groupMembersPerCall, "; add more in further calls");
   await writeTransaction(services, async (tx, emit) => {
     // The role first, under the lock: an outsider learns nothing from the users it names.
     const { lastSeq } = await lockMembership(tx, conversationId, viewerId, { roles: ["OWNER", "ADMIN"] });
@@ -66,6 +78,13 @@ export async function addMembers(
       where: { conversationId, userId: { in: users.map((u) => u.id) } },
       select: { userId: true, leftAt: true },
     });
+    // Counted under the conversation lock, which every membership change takes: two concurrent
+    // calls cannot both fit into the last free places.
+    const joining = users.filter((u) => !existing.some((m) => m.userId === u.id && !m.leftAt)).length;
+    if (joining > 0) {
+      const active = await tx.membership.count({ where: { conversationId, leftAt: null } });
+      if (active + joining > groupMembers) throw groupFull(groupMembers, active);
+    }
     const joined = {
       role: "MEMBER" as const,
       leftAt: null,

@@ -3,33 +3,8 @@ import type { EventType, LogEvent } from "../../events/log.ts";
 import { builder } from "../../schema/builder.ts";
 import { type Context, requireViewer } from "../../schema/context.ts";
 import { cursorOf } from "../../schema/events.ts";
-import { Member } from "./conversation.schema.ts";
 import { markRead } from "./receipts.ts";
 import { visibleConversation, visibleEventStream } from "./visibility.ts";
-
-builder.prismaObjectFields("Message", (t) => ({
-  readBy: t.field({
-    type: [Member],
-    description: "Members (other than the sender) whose read pointer has passed this message.",
-    select: (_args, _ctx, nested) => ({
-      seq: true,
-      senderId: true,
-      conversation: {
-        select: {
-          memberships: {
-            where: { leftAt: null },
-            orderBy: [{ lastReadAt: "asc" }, { id: "asc" }],
-            ...(nested(true) as object),
-          },
-        },
-      },
-    }),
-    resolve: (message) =>
-      message.conversation.memberships.filter(
-        (m) => m.lastReadSeq >= message.seq && m.userId !== message.senderId,
-      ),
-  }),
-}));
 
 builder.queryFields((t) => ({
   unread: t.int({

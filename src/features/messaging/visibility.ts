@@ -14,7 +14,7 @@ import type { Services } from "../../core/services.ts";
 import type { EventHub } from "../../events/hub.ts";
 import type { EventType, LogEvent } from "../../events/log.ts";
 import { eventStream, type StreamSpec } from "../../events/stream.ts";
-import type { ConversationKind, MemberRole, Prisma } from "../../generated/prisma/client.ts";
+import { type ConversationKind, type MemberRole, Prisma } from "../../generated/prisma/client.ts";
 
 /** Matches no row; stands in for a missing user in relation filters on uuid columns. */
 export const NIL_UUID = "00000000-0000-0000-0000-000000000000";
@@ -26,6 +26,17 @@ const seesAll = (actor: Actor) => actor.kind === "apiKey" || actor.kind === "sys
 export function visibleConversation(actor: Actor): Prisma.ConversationWhereInput {
   if (seesAll(actor)) return {};
   return { memberships: { some: { userId: actorUser(actor)?.id ?? NIL_UUID, leftAt: null } } };
+}
+
+/**
+ * The same rule for raw SQL: true where the conversation id in `column` (a trusted SQL expression,
+ * never user input) is one the actor may see.
+ */
+export function visibleConversationSql(actor: Actor, column: Prisma.Sql): Prisma.Sql {
+  if (seesAll(actor)) return Prisma.sql`TRUE`;
+  return Prisma.sql`EXISTS (SELECT 1 FROM "Membership" v
+    WHERE v."conversationId" = ${column} AND v."userId" = ${actorUser(actor)?.id ?? NIL_UUID}::uuid
+      AND v."leftAt" IS NULL)`;
 }
 
 /** Prisma filter: messages the actor may see (those of conversations it may see). */

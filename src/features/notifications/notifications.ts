@@ -1,6 +1,6 @@
 import { type Actor, isOperator, requireUser } from "../../core/actor.ts";
 import { badInput, forbidden, notFound } from "../../core/errors.ts";
-import { cleanScheduledAt, cleanText, isUuid } from "../../core/input.ts";
+import { cleanJsonObject, cleanScheduledAt, cleanText, isUuid } from "../../core/input.ts";
 import type { Services as AppServices } from "../../core/services.ts";
 import type { Emit, Enqueue } from "../../events/writer.ts";
 import { writeTransaction } from "../../events/writer.ts";
@@ -122,10 +122,7 @@ export function cleanHttpUrl(value: string, field: string): string {
 /** `sendNotification`: checks every argument before anything is written, then creates it. */
 export async function sendNotification(ctx: AppServices, actor: Actor, args: SendNotificationArgs) {
   if (!isOperator(actor)) throw forbidden("Only the API key or an ADMIN can send notifications");
-  if (args.data != null && (typeof args.data !== "object" || Array.isArray(args.data))) {
-    throw badInput("data", "data must be a JSON object");
-  }
-  const data = (args.data ?? {}) as Prisma.InputJsonObject;
+  const data = cleanJsonObject(args.data, "data", ctx.config.caps) as Prisma.InputJsonObject;
   const hasText = args.title != null || args.body != null;
   if (args.template != null && hasText) {
     throw badInput("template", "Give either a template or a title and body, not both");

@@ -3,7 +3,7 @@
 // worker (src/jobs/webhooks.ts) do the sending.
 import { v7 as uuidv7 } from "uuid";
 import { badInput, conflict, notFound } from "../../core/errors.ts";
-import { isUuid } from "../../core/input.ts";
+import { capList, isUuid } from "../../core/input.ts";
 import type { Services } from "../../core/services.ts";
 import {
   EVENT_TYPES,
@@ -27,8 +27,12 @@ export const REPLAY_LIMIT = 10_000;
 
 const KNOWN = new Set<string>(EVENT_TYPES);
 
+/** Longest list of event types an argument takes: far more than there are types, but bounded. */
+export const MAX_EVENT_TYPE_ENTRIES = 100;
+
 /** Known event types (or "*" where allowed), deduplicated; BAD_USER_INPUT names the unknown ones. */
 export function cleanEventTypes(values: readonly string[], field: string, allowAll: boolean): string[] {
+  capList(values, field, MAX_EVENT_TYPE_ENTRIES);
   const types = [...new Set(values.map((v) => v.trim()))];
   if (types.length === 0) throw badInput(field, `${field} must name at least one event type`);
   const unknown = types.filter((t) => !KNOWN.has(t) && !(allowAll && t === ALL_EVENTS));
