@@ -1,32 +1,26 @@
-// Input caps: list arguments and JSON arguments are bounded, with BAD_USER_INPUT naming the argument
-// and nothing written (checked in the database). `server` runs with the default caps on this run's
-// database; `capped` runs with small group caps on a database of its own, where webhook endpoints
-// can be created without any other test file's dispatcher calling them.
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
-  Bc_BroadcastDocument,
-  Nt_SendNotificationDocument,
-  PgT_GrpAddDocument,
-  PgT_GrpCreateDocument,
-  PgT_GrpRemoveDocument,
-  Wh_CreateDocument,
-  Wh_DeleteDocument,
-  Wh_EventsDocument,
-  Wh_ReplayDocument,
-  Wh_UpdateDocument,
+  AddMembersForMembershipDocument,
+  CreateGroupForMembershipDocument,
+  CreateWebhookEndpointDocument,
+  DeleteWebhookEndpointDocument,
+  EventsDocument,
+  RemoveMemberForMembershipDocument,
+  ReplayWebhookEventsDocument,
+  SendBroadcastDocument,
+  SendNotificationDocument,
+  UpdateWebhookEndpointDocument,
 } from "./gql/graphql.ts";
 import type { Client } from "./helpers/client.ts";
 import {
   signUp,
-  startServer,
   TEST_API_KEY,
-  type TestServer,
   type TestUser,
   uniqueName,
+  useScratchDatabase,
+  useServer,
 } from "./helpers/server.ts";
-import { openSql, type Sql } from "./helpers/sql.ts";
-import { createScratchDatabase, type ScratchDatabase } from "./pg.ts";
+import { useSql } from "./helpers/sql.ts";
 
 const PER_CALL = 6;
 
@@ -39,42 +33,30 @@ function nth<T>(list: readonly T[], i: number): T {
 
 const GROUP = 5;
 
-let server: TestServer;
+// No job workers here: this file only checks what requests write.
+const server = useServer({ JOB_CONCURRENCY: "0" });
+const sql = useSql();
+// Registered before the server and pool that use it: after-hooks run in reverse, so it goes last.
+const scratch = useScratchDatabase("input_caps_test");
+const capped = useServer(() => ({
+  DATABASE_URL: scratch.url,
+  JOB_CONCURRENCY: "0",
+  MAX_GROUP_MEMBERS_PER_CALL: String(PER_CALL),
+  MAX_GROUP_MEMBERS: String(GROUP),
+  // Webhook endpoints on 127.0.0.1 (for when private addresses are refused by default).
+  WEBHOOK_ALLOW_PRIVATE: "true",
+}));
+const cappedDb = useSql(() => scratch.url);
 let system: Client;
-let sql: Sql;
-let scratch: ScratchDatabase;
-let capped: TestServer;
 let cappedSystem: Client;
-let cappedDb: pg.Pool;
 
-beforeAll(async () => {
-  // No job workers here: this file only checks what requests write.
-  server = await startServer({ JOB_CONCURRENCY: "0" });
+beforeAll(() => {
   system = server.client.as({ apiKey: TEST_API_KEY });
-  sql = openSql();
-  scratch = await createScratchDatabase("input_caps_test");
-  capped = await startServer({
-    DATABASE_URL: scratch.url,
-    JOB_CONCURRENCY: "0",
-    MAX_GROUP_MEMBERS_PER_CALL: String(PER_CALL),
-    MAX_GROUP_MEMBERS: String(GROUP),
-    // Webhook endpoints on 127.0.0.1 (for when private addresses are refused by default).
-    WEBHOOK_ALLOW_PRIVATE: "true",
-  });
   cappedSystem = capped.client.as({ apiKey: TEST_API_KEY });
-  cappedDb = new pg.Pool({ connectionString: scratch.url, max: 2 });
-});
-
-afterAll(async () => {
-  await sql?.close();
-  await cappedDb?.end();
-  await capped?.stop();
-  await server?.stop();
-  await scratch?.drop();
 });
 
 const cappedCount = async (text: string, params: unknown[] = []) =>
-  Number((await cappedDb.query<{ n: number }>(text, params)).rows[0]?.n);
+  Number((await cappedDb.query<{ n: number }>(text, params))[0]?.n);
 
 /** Memberships of a conversation (left ones too) and its events, to show a refused call wrote nothing. */
 const groupState = async (conversationId: string) => ({
@@ -106,12 +88,12 @@ describe("memberIds (createGroup, addMembers)", () => {
     // Entries are counted as sent: the same user named PER_CALL + 1 times is already too many.
     const title = uniqueName("cap_group");
     const tooMany = Array.from({ length: PER_CALL + 1 }, () => nth(others, 0).username);
-    const perCall = await owner.client.fail(PgT_GrpCreateDocument, { title, memberIds: tooMany });
+    const perCall = await owner.client.fail(CreateGroupForMembershipDocument, { title, memberIds: tooMany });
     expect([perCall.code, perCall.field]).toEqual(["BAD_USER_INPUT", "memberIds"]);
     expect(perCall.error.message).toContain(`at most ${PER_CALL}`);
 
     // GROUP others and the owner: one member too many.
-    const tooBig = await owner.client.fail(PgT_GrpCreateDocument, {
+    const tooBig = await owner.client.fail(CreateGroupForMembershipDocument, {
       title,
       memberIds: others.slice(0, GROUP).map((u) => u.id),
     });
@@ -120,7 +102,7 @@ describe("memberIds (createGroup, addMembers)", () => {
     expect(await conversationsTitled(title)).toBe(0);
 
     // Exactly full is fine.
-    const { createGroup } = await owner.client.ok(PgT_GrpCreateDocument, {
+    const { createGroup } = await owner.client.ok(CreateGroupForMembershipDocument, {
       title,
       memberIds: others.slice(0, GROUP - 1).map((u) => u.id),
     });
@@ -132,7 +114,7 @@ describe("memberIds (createGroup, addMembers)", () => {
     const me = await signUp(server, "cap_default");
     const peer = await signUp(server, "cap_default");
     const title = uniqueName("cap_default");
-    const r = await me.client.fail(PgT_GrpCreateDocument, {
+    const r = await me.client.fail(CreateGroupForMembershipDocument, {
       title,
       memberIds: Array.from({ length: 101 }, () => peer.username),
     });
@@ -140,7 +122,7 @@ describe("memberIds (createGroup, addMembers)", () => {
     expect(await sql.count(`SELECT count(*)::int AS n FROM "Conversation" WHERE title = $1`, [title])).toBe(
       0,
     );
-    const ok = await me.client.ok(PgT_GrpCreateDocument, {
+    const ok = await me.client.ok(CreateGroupForMembershipDocument, {
       title,
       memberIds: Array.from({ length: 100 }, () => peer.username),
     });
@@ -148,7 +130,7 @@ describe("memberIds (createGroup, addMembers)", () => {
   });
 
   it("addMembers: refuses more entries than the cap and growing a full group, writing nothing", async () => {
-    const { createGroup } = await owner.client.ok(PgT_GrpCreateDocument, {
+    const { createGroup } = await owner.client.ok(CreateGroupForMembershipDocument, {
       title: uniqueName("cap_add"),
       memberIds: others.slice(0, GROUP - 1).map((u) => u.id),
     });
@@ -157,11 +139,14 @@ describe("memberIds (createGroup, addMembers)", () => {
     expect(before.active).toBe(GROUP);
 
     const outsider = nth(others, GROUP);
-    const full = await owner.client.fail(PgT_GrpAddDocument, { conversationId, memberIds: [outsider.id] });
+    const full = await owner.client.fail(AddMembersForMembershipDocument, {
+      conversationId,
+      memberIds: [outsider.id],
+    });
     expect([full.code, full.field]).toEqual(["BAD_USER_INPUT", "memberIds"]);
     expect(full.error.message).toContain(`at most ${GROUP} members`);
 
-    const perCall = await owner.client.fail(PgT_GrpAddDocument, {
+    const perCall = await owner.client.fail(AddMembersForMembershipDocument, {
       conversationId,
       memberIds: Array.from({ length: PER_CALL + 1 }, () => outsider.username),
     });
@@ -169,22 +154,22 @@ describe("memberIds (createGroup, addMembers)", () => {
     expect(await groupState(conversationId)).toEqual(before);
 
     // Naming people who are already members adds no one, so a full group accepts it.
-    await owner.client.ok(PgT_GrpAddDocument, {
+    await owner.client.ok(AddMembersForMembershipDocument, {
       conversationId,
       memberIds: [nth(others, 0).id, nth(others, 1).username],
     });
     expect(await groupState(conversationId)).toEqual(before);
 
     // A place freed by a removal can be taken again.
-    await owner.client.ok(PgT_GrpRemoveDocument, { conversationId, userId: nth(others, 0).id });
-    const { addMembers } = await owner.client.ok(PgT_GrpAddDocument, {
+    await owner.client.ok(RemoveMemberForMembershipDocument, { conversationId, userId: nth(others, 0).id });
+    const { addMembers } = await owner.client.ok(AddMembersForMembershipDocument, {
       conversationId,
       memberIds: [outsider.id],
     });
     expect(addMembers.members.map((m) => m.id)).toContain(outsider.id);
     expect((await groupState(conversationId)).active).toBe(GROUP);
     // ... and then the group is full again, whoever asks.
-    const again = await owner.client.fail(PgT_GrpAddDocument, {
+    const again = await owner.client.fail(AddMembersForMembershipDocument, {
       conversationId,
       memberIds: [nth(others, 0).id],
     });
@@ -237,7 +222,7 @@ describe("data (sendNotification, broadcast): MAX_DATA_BYTES 8192 and MAX_DATA_D
       { list: [[[[[[[[[[[1]]]]]]]]]]] },
     ];
     for (const data of tooBig) {
-      const r = await system.fail(Nt_SendNotificationDocument, {
+      const r = await system.fail(SendNotificationDocument, {
         userId: user.id,
         title: "t",
         body: "b",
@@ -246,7 +231,7 @@ describe("data (sendNotification, broadcast): MAX_DATA_BYTES 8192 and MAX_DATA_D
       expect([r.code, r.field], JSON.stringify(data).slice(0, 40)).toEqual(["BAD_USER_INPUT", "data"]);
     }
     const deep = await sendDeep(
-      Nt_SendNotificationDocument.toString(),
+      SendNotificationDocument.toString(),
       { userId: user.id, title: "t", body: "b", data: "__DEEP__" },
       5000,
     );
@@ -255,7 +240,7 @@ describe("data (sendNotification, broadcast): MAX_DATA_BYTES 8192 and MAX_DATA_D
 
     // At the caps exactly: accepted and stored as given.
     for (const data of [dataOfBytes(8192), dataOfDepth(10)]) {
-      const { sendNotification } = await system.ok(Nt_SendNotificationDocument, {
+      const { sendNotification } = await system.ok(SendNotificationDocument, {
         userId: user.id,
         title: "t",
         body: "b",
@@ -270,11 +255,11 @@ describe("data (sendNotification, broadcast): MAX_DATA_BYTES 8192 and MAX_DATA_D
     const title = uniqueName("cap_broadcast");
     const base = { userIds: [user.id], title, body: "b" };
     for (const data of [dataOfBytes(8193), dataOfDepth(11)]) {
-      const r = await system.fail(Bc_BroadcastDocument, { input: { ...base, data } });
+      const r = await system.fail(SendBroadcastDocument, { input: { ...base, data } });
       expect([r.code, r.field]).toEqual(["BAD_USER_INPUT", "data"]);
     }
     const deep = await sendDeep(
-      Bc_BroadcastDocument.toString(),
+      SendBroadcastDocument.toString(),
       { input: { ...base, data: "__DEEP__" } },
       5000,
     );
@@ -282,7 +267,7 @@ describe("data (sendNotification, broadcast): MAX_DATA_BYTES 8192 and MAX_DATA_D
     const broadcasts = () =>
       sql.count(`SELECT count(*)::int AS n FROM "Broadcast" WHERE title = $1`, [title]);
     expect(await broadcasts()).toBe(0);
-    const { broadcast } = await system.ok(Bc_BroadcastDocument, {
+    const { broadcast } = await system.ok(SendBroadcastDocument, {
       input: { ...base, data: dataOfBytes(8192) },
     });
     expect(broadcast.data).toEqual(dataOfBytes(8192));
@@ -295,21 +280,25 @@ describe("event type lists (events, createWebhookEndpoint, updateWebhookEndpoint
 
   it("events(types:) takes at most 100 entries", async () => {
     const user = await signUp(server, "cap_events");
-    const r = await user.client.fail(Wh_EventsDocument, { types: many(101), first: 1 });
+    const r = await user.client.fail(EventsDocument, { types: many(101), first: 1 });
     expect([r.code, r.field]).toEqual(["BAD_USER_INPUT", "types"]);
-    await user.client.ok(Wh_EventsDocument, { types: many(100), first: 1 });
+    await user.client.ok(EventsDocument, { types: many(100), first: 1 });
   });
 
   it("webhook endpoints take at most 100 event types, and a refused call changes nothing", async () => {
     const description = uniqueName("cap_hook");
     const url = "http://127.0.0.1:9/hook";
-    const refused = await cappedSystem.fail(Wh_CreateDocument, { url, eventTypes: many(101), description });
+    const refused = await cappedSystem.fail(CreateWebhookEndpointDocument, {
+      url,
+      eventTypes: many(101),
+      description,
+    });
     expect([refused.code, refused.field]).toEqual(["BAD_USER_INPUT", "eventTypes"]);
     const endpoints = () =>
       cappedCount(`SELECT count(*)::int AS n FROM "WebhookEndpoint" WHERE description = $1`, [description]);
     expect(await endpoints()).toBe(0);
 
-    const { createWebhookEndpoint } = await cappedSystem.ok(Wh_CreateDocument, {
+    const { createWebhookEndpoint } = await cappedSystem.ok(CreateWebhookEndpointDocument, {
       url,
       eventTypes: many(100),
       description,
@@ -318,18 +307,22 @@ describe("event type lists (events, createWebhookEndpoint, updateWebhookEndpoint
     try {
       expect(createWebhookEndpoint.endpoint.eventTypes).toEqual(["message.created"]);
       // Inactive: nothing is ever sent to it, and replay checks its types before refusing that.
-      await cappedSystem.ok(Wh_UpdateDocument, { id, active: false });
-      const update = await cappedSystem.fail(Wh_UpdateDocument, { id, eventTypes: many(101) });
+      await cappedSystem.ok(UpdateWebhookEndpointDocument, { id, active: false });
+      const update = await cappedSystem.fail(UpdateWebhookEndpointDocument, { id, eventTypes: many(101) });
       expect([update.code, update.field]).toEqual(["BAD_USER_INPUT", "eventTypes"]);
       const stored = await cappedDb.query<{ eventTypes: string[] }>(
         `SELECT "eventTypes" FROM "WebhookEndpoint" WHERE id = $1::uuid`,
         [id],
       );
-      expect(stored.rows[0]?.eventTypes).toEqual(["message.created"]);
+      expect(stored[0]?.eventTypes).toEqual(["message.created"]);
 
-      const { events } = await cappedSystem.ok(Wh_EventsDocument, { first: 1 });
+      const { events } = await cappedSystem.ok(EventsDocument, { first: 1 });
       const after = events.pageInfo.endCursor ?? "";
-      const replay = await cappedSystem.fail(Wh_ReplayDocument, { endpointId: id, after, types: many(101) });
+      const replay = await cappedSystem.fail(ReplayWebhookEventsDocument, {
+        endpointId: id,
+        after,
+        types: many(101),
+      });
       expect([replay.code, replay.field]).toEqual(["BAD_USER_INPUT", "types"]);
       expect(
         await cappedCount(`SELECT count(*)::int AS n FROM "WebhookDelivery" WHERE "endpointId" = $1::uuid`, [
@@ -337,7 +330,7 @@ describe("event type lists (events, createWebhookEndpoint, updateWebhookEndpoint
         ]),
       ).toBe(0);
     } finally {
-      await cappedSystem.ok(Wh_DeleteDocument, { id });
+      await cappedSystem.ok(DeleteWebhookEndpointDocument, { id });
     }
   });
 });

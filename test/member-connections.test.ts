@@ -2,21 +2,21 @@
 // page through every member (Relay edges, nodes, pageInfo, totalCount), while the older plain lists
 // `members` and `readBy` stay as they were for existing clients but stop at MAX_PAGE_SIZE. A server
 // with MAX_PAGE_SIZE=3 keeps the groups small. Statements stay flat as lists grow.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
+  ConversationListsWithMembersDocument,
+  ConversationMemberPageDocument,
+  type ConversationMemberPageQueryVariables,
   MarkReadDocument,
-  Mc_ConversationListsDocument,
-  Mc_MembersDocument,
-  type Mc_MembersQueryVariables,
-  Mc_MessageListsDocument,
-  type Mc_PageFragment,
-  Mc_ReadByDocument,
-  PgT_GrpRemoveDocument,
+  type MemberPageFieldsFragment,
+  MessageListsWithReadByDocument,
+  MessageReadByPageDocument,
+  RemoveMemberForMembershipDocument,
 } from "./gql/graphql.ts";
 import { createGroup, send } from "./helpers/actions.ts";
-import { countStatements } from "./helpers/pgt-statement-counter.ts";
-import { signUp, startServer, type TestServer, type TestUser } from "./helpers/server.ts";
-import { openSql, type Sql } from "./helpers/sql.ts";
+import { signUp, type TestUser, useServer } from "./helpers/server.ts";
+import { useSql } from "./helpers/sql.ts";
+import { countStatements } from "./helpers/statement-counter.ts";
 
 const PAGE = 3;
 
@@ -27,18 +27,10 @@ function nth<T>(list: readonly T[], i: number): T {
   return value;
 }
 
-let server: TestServer;
-let sql: Sql;
-beforeAll(async () => {
-  // No background work (job workers, the log reader's poll): the statement counts below see only
-  // the request's own statements.
-  server = await startServer({ MAX_PAGE_SIZE: String(PAGE), JOB_CONCURRENCY: "0", EVENT_POLL_MS: "600000" });
-  sql = openSql();
-});
-afterAll(async () => {
-  await sql?.close();
-  await server?.stop();
-});
+// No background work (job workers, the log reader's poll): the statement counts below see only
+// the request's own statements.
+const server = useServer({ MAX_PAGE_SIZE: String(PAGE), JOB_CONCURRENCY: "0", EVENT_POLL_MS: "600000" });
+const sql = useSql();
 
 /** Active members of a conversation in join order, straight from the database (user ids). */
 async function joinOrder(conversationId: string): Promise<string[]> {
@@ -59,17 +51,17 @@ async function group(n: number) {
 }
 
 /** Every page of a connection: edges and nodes agree, and the cursors in pageInfo match the edges. */
-function checkPage(page: Mc_PageFragment) {
+function checkPage(page: MemberPageFieldsFragment) {
   expect(page.nodes.map((n) => n.id)).toEqual(page.edges.map((e) => e.node.id));
   for (const n of page.nodes) expect(n.user.id).toBe(n.id);
   expect(page.pageInfo.startCursor).toBe(page.edges[0]?.cursor ?? null);
   expect(page.pageInfo.endCursor).toBe(page.edges.at(-1)?.cursor ?? null);
 }
 
-type PageArgs = Omit<Mc_MembersQueryVariables, "id">;
+type PageArgs = Omit<ConversationMemberPageQueryVariables, "id">;
 
 /** Walks a connection forward (`first`/`after`) and backward (`last`/`before`); returns both orders. */
-async function walk(fetch: (args: PageArgs) => Promise<Mc_PageFragment>, size: number) {
+async function walk(fetch: (args: PageArgs) => Promise<MemberPageFieldsFragment>, size: number) {
   const forward: string[] = [];
   let page = await fetch({ first: size });
   for (let guard = 0; guard < 50; guard++) {
@@ -95,7 +87,10 @@ describe("Conversation.memberConnection and the capped members list", () => {
     const order = await joinOrder(g.id);
     expect(order).toHaveLength(7);
     const fetch = async (args: PageArgs) => {
-      const { conversation } = await nth(g.members, 2).client.ok(Mc_MembersDocument, { id: g.id, ...args });
+      const { conversation } = await nth(g.members, 2).client.ok(ConversationMemberPageDocument, {
+        id: g.id,
+        ...args,
+      });
       if (!conversation) throw new Error("conversation missing");
       return conversation.memberConnection;
     };
@@ -106,7 +101,7 @@ describe("Conversation.memberConnection and the capped members list", () => {
       expect(totalCount).toBe(7);
     }
 
-    const { conversation } = await g.owner.client.ok(Mc_MembersDocument, { id: g.id, first: 50 });
+    const { conversation } = await g.owner.client.ok(ConversationMemberPageDocument, { id: g.id, first: 50 });
     // The plain list: the first MAX_PAGE_SIZE members in join order, not all seven.
     expect(conversation?.members.map((m) => m.id)).toEqual(order.slice(0, PAGE));
     // A page larger than MAX_PAGE_SIZE is cut to it, as on every connection.
@@ -118,11 +113,14 @@ describe("Conversation.memberConnection and the capped members list", () => {
   it("drops a removed member from the pages and the count; refuses a garbage cursor", async () => {
     const g = await group(4);
     const gone = nth(g.members, 1);
-    await g.owner.client.ok(PgT_GrpRemoveDocument, { conversationId: g.id, userId: gone.id });
-    const { conversation } = await g.owner.client.ok(Mc_MembersDocument, { id: g.id, first: PAGE });
+    await g.owner.client.ok(RemoveMemberForMembershipDocument, { conversationId: g.id, userId: gone.id });
+    const { conversation } = await g.owner.client.ok(ConversationMemberPageDocument, {
+      id: g.id,
+      first: PAGE,
+    });
     expect(conversation?.memberConnection.totalCount).toBe(4);
     const fetch = async (args: PageArgs) => {
-      const { conversation } = await g.owner.client.ok(Mc_MembersDocument, { id: g.id, ...args });
+      const { conversation } = await g.owner.client.ok(ConversationMemberPageDocument, { id: g.id, ...args });
       if (!conversation) throw new Error("conversation missing");
       return conversation.memberConnection;
     };
@@ -130,11 +128,13 @@ describe("Conversation.memberConnection and the capped members list", () => {
     expect(forward).toEqual(await joinOrder(g.id));
     expect(forward).not.toContain(gone.id);
     // The removed member no longer sees the conversation at all.
-    expect((await gone.client.fail(Mc_MembersDocument, { id: g.id, first: 2 })).code).toBe("NOT_FOUND");
+    expect((await gone.client.fail(ConversationMemberPageDocument, { id: g.id, first: 2 })).code).toBe(
+      "NOT_FOUND",
+    );
 
     const b64 = (text: string) => Buffer.from(text).toString("base64");
     for (const after of ["garbage", b64("GPC:S:not-a-uuid"), b64("GPC:N:5")]) {
-      const r = await g.owner.client.fail(Mc_MembersDocument, { id: g.id, first: 2, after });
+      const r = await g.owner.client.fail(ConversationMemberPageDocument, { id: g.id, first: 2, after });
       expect(r.code, after).toBe("BAD_USER_INPUT");
     }
   });
@@ -142,7 +142,7 @@ describe("Conversation.memberConnection and the capped members list", () => {
 
 describe("Message.readByConnection and the capped readBy list", () => {
   async function readersOf(viewer: TestUser, id: string, args: PageArgs) {
-    const { message } = await viewer.client.ok(Mc_ReadByDocument, { id, ...args });
+    const { message } = await viewer.client.ok(MessageReadByPageDocument, { id, ...args });
     if (!message) throw new Error("message missing");
     return message;
   }
@@ -178,7 +178,10 @@ describe("Message.readByConnection and the capped readBy list", () => {
     expect(message.readByConnection.totalCount).toBe(5);
 
     // A reader who leaves is no longer counted.
-    await g.owner.client.ok(PgT_GrpRemoveDocument, { conversationId: g.id, userId: nth(readers, 0).id });
+    await g.owner.client.ok(RemoveMemberForMembershipDocument, {
+      conversationId: g.id,
+      userId: nth(readers, 0).id,
+    });
     expect((await readersOf(g.owner, m.id, { first: 2 })).readByConnection.totalCount).toBe(4);
   });
 });
@@ -206,8 +209,8 @@ describe("statements", () => {
   }, async () => {
     const small = await userInGroups(1, 1);
     const big = await userInGroups(PAGE, 5);
-    const s = await measure(() => small.client.ok(Mc_ConversationListsDocument));
-    const b = await measure(() => big.client.ok(Mc_ConversationListsDocument));
+    const s = await measure(() => small.client.ok(ConversationListsWithMembersDocument));
+    const b = await measure(() => big.client.ok(ConversationListsWithMembersDocument));
 
     expect(s.result.conversations.nodes).toHaveLength(1);
     expect(b.result.conversations.nodes).toHaveLength(PAGE);
@@ -240,7 +243,7 @@ describe("statements", () => {
     const small = await groupWithReadMessages(1, 1);
     const big = await groupWithReadMessages(5, 6);
     const run = (g: { me: TestUser; id: string }) => () =>
-      g.me.client.ok(Mc_MessageListsDocument, { id: g.id });
+      g.me.client.ok(MessageListsWithReadByDocument, { id: g.id });
     const s = await measure(run(small));
     const b = await measure(run(big));
 
