@@ -1,8 +1,6 @@
-import { badInput } from "../../core/errors.ts";
-import type { DeliveryRoute as Route } from "../../generated/prisma/client.ts";
 import { builder } from "../../schema/builder.ts";
 import { runDigest } from "./delivery/digest.ts";
-import { DEFAULT_ROUTE } from "./delivery/routes.ts";
+import { getPreferences, type Preferences, setPreferences } from "./preferences.ts";
 import { actingUser } from "./targets.ts";
 
 export const DeliveryRoute = builder.enumType("DeliveryRoute", {
@@ -13,9 +11,7 @@ export const DeliveryRoute = builder.enumType("DeliveryRoute", {
   values: ["IN_APP_ONLY", "IN_APP_AND_EMAIL", "IN_APP_EMAIL_AND_SMS", "DAILY_DIGEST"] as const,
 });
 
-type PreferencesShape = { userId: string; route: Route; digestHourUtc: number };
-
-const NotificationPreferences = builder.objectRef<PreferencesShape>("NotificationPreferences").implement({
+const NotificationPreferences = builder.objectRef<Preferences>("NotificationPreferences").implement({
   fields: (t) => ({
     userId: t.exposeID("userId"),
     route: t.expose("route", { type: DeliveryRoute }),
@@ -25,19 +21,13 @@ const NotificationPreferences = builder.objectRef<PreferencesShape>("Notificatio
   }),
 });
 
-const DEFAULT_DIGEST_HOUR = 8;
-
 builder.queryFields((t) => ({
   notificationPreferences: t.field({
     type: NotificationPreferences,
     description: "The viewer's delivery preferences (API key: those of `userId`); defaults until set.",
     authScopes: { viewer: true, system: true },
     args: { userId: t.arg.string({ required: false }) },
-    resolve: async (_root, args, ctx) => {
-      const userId = await actingUser(ctx, ctx.actor, args.userId);
-      const row = await ctx.prisma.notificationPreference.findUnique({ where: { userId } });
-      return row ?? { userId, route: DEFAULT_ROUTE, digestHourUtc: DEFAULT_DIGEST_HOUR };
-    },
+    resolve: (_root, args, ctx) => getPreferences(ctx, ctx.actor, args),
   }),
 }));
 
@@ -53,17 +43,7 @@ builder.mutationFields((t) => ({
       digestHourUtc: t.arg.int({ required: false }),
       userId: t.arg.string({ required: false }),
     },
-    resolve: async (_root, args, ctx) => {
-      const hour = args.digestHourUtc;
-      if (hour != null && (hour < 0 || hour > 23))
-        throw badInput("digestHourUtc", "digestHourUtc must be 0-23");
-      const userId = await actingUser(ctx, ctx.actor, args.userId);
-      return ctx.prisma.notificationPreference.upsert({
-        where: { userId },
-        create: { userId, route: args.route, digestHourUtc: hour ?? DEFAULT_DIGEST_HOUR },
-        update: { route: args.route, ...(hour != null ? { digestHourUtc: hour } : {}) },
-      });
-    },
+    resolve: (_root, args, ctx) => setPreferences(ctx, ctx.actor, args),
   }),
   sendDigestNow: t.int({
     description:
