@@ -1,5 +1,5 @@
 import { codedError, conflict, unauthenticated } from "../../core/errors.ts";
-import { cleanPassword, cleanText, cleanUsername } from "../../core/input.ts";
+import { cleanHttpUrl, cleanPassword, cleanText, cleanUsername } from "../../core/input.ts";
 import { consume, guardLogin } from "../../core/limits.ts";
 import { Prisma, type User as UserRow } from "../../generated/prisma/client.ts";
 import { builder } from "../../schema/builder.ts";
@@ -104,7 +104,7 @@ builder.mutationFields((t) => ({
       const externalId = cleanText(args.externalId, "externalId", 200);
       const username = cleanUsername(args.username);
       const displayName = cleanText(args.displayName, "displayName", MAX_NAME);
-      const avatarUrl = args.avatarUrl == null ? undefined : cleanText(args.avatarUrl, "avatarUrl", 2000);
+      const avatarUrl = args.avatarUrl == null ? undefined : cleanHttpUrl(args.avatarUrl, "avatarUrl");
       try {
         const user = await ctx.prisma.user.upsert({
           where: { externalId },
