@@ -70,6 +70,8 @@ const schema = z.object({
   JOB_CONCURRENCY: z.coerce.number().int().min(0).max(64).default(4),
   /** How long a webhook endpoint may take to answer before the attempt counts as failed (ms). */
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Let webhook endpoints be on loopback / private networks (tests, on-premise); metadata stays refused. */
+  WEBHOOK_ALLOW_PRIVATE: BOOL_FLAG,
   /** Out-of-app delivery providers (README, "Notifications"): unset means that channel is not configured. */
   SMTP_URL: z
     .string()
@@ -111,7 +113,8 @@ export type Config = {
   /** Production hardening; see src/security, src/http, src/observability and src/limits.ts. */
   hardening: HardeningConfig;
   jobs: { maxAttempts: number; retryDelaySeconds: number; pollSeconds: number; concurrency: number };
-  webhooks: { timeoutMs: number };
+  /** allowPrivate: endpoints may be on loopback / private addresses (WEBHOOK_ALLOW_PRIVATE). */
+  webhooks: { timeoutMs: number; allowPrivate: boolean };
   /** Providers of email, SMS and push delivery; undefined: that channel is not configured. */
   delivery: {
     smtpUrl: string | undefined;
@@ -239,7 +242,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollSeconds: e.JOB_POLL_SECONDS,
       concurrency: e.JOB_CONCURRENCY,
     },
-    webhooks: { timeoutMs: e.WEBHOOK_TIMEOUT_MS },
+    webhooks: { timeoutMs: e.WEBHOOK_TIMEOUT_MS, allowPrivate: e.WEBHOOK_ALLOW_PRIVATE ?? false },
     delivery: {
       smtpUrl: e.SMTP_URL,
       emailFrom: e.EMAIL_FROM,

@@ -1,5 +1,5 @@
 import { PothosValidationError } from "@pothos/core";
-import { GraphQLError } from "graphql";
+import { GraphQLError, visit } from "graphql";
 
 /** The fixed set of error codes clients can rely on (DESIGN.md, "Errors"). */
 export type ErrorCode =
@@ -39,7 +39,35 @@ export function toClientError(error: unknown): GraphQLError | undefined {
   if (original instanceof GraphQLError && original.extensions?.code) return original;
   // Pothos raises these for bad connection arguments (cursor format, first+before, negative sizes).
   if (original instanceof PothosValidationError) {
-    return codedError("BAD_USER_INPUT", original.message, { field: "pagination" });
+    const field = error instanceof GraphQLError ? paginationField(error, original.message) : "pagination";
+    return new GraphQLError(original.message, {
+      ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),
+      extensions: { code: "BAD_USER_INPUT", field },
+    });
   }
   return undefined;
+}
+
+/**
+ * The argument a Pothos connection error is about: a cursor that does not decode names the cursor
+ * argument (`after` or `before`) given in the failing field's selection (a related connection is
+ * decoded while its parent loads, so the field may be a parent of the connection), a bad size names
+ * `first` / `last`; a bad combination, or a selection with both, stays "pagination".
+ */
+function paginationField(error: GraphQLError, message: string): string {
+  const size = /^Argument "(first|last)"/.exec(message)?.[1];
+  if (size) return size;
+  if (/cursor|base64/i.test(message) && error.nodes) {
+    const given = new Set<string>();
+    for (const node of error.nodes) {
+      visit(node, {
+        Argument: (arg) => {
+          if (arg.name.value === "after" || arg.name.value === "before") given.add(arg.name.value);
+        },
+      });
+    }
+    const [only] = given;
+    if (given.size === 1 && only) return only;
+  }
+  return "pagination";
 }

@@ -50,6 +50,39 @@ export function cleanClientMessageId(value: string | null | undefined): string |
   return v;
 }
 
+/** Longest URL any argument takes (browsers and proxies cope with far longer; links rarely need it). */
+export const MAX_URL_LENGTH = 2000;
+
+// Spaces, control characters and backslashes have no place in a URL as sent (they are
+// percent-encoded); parsers disagree on them (WHATWG drops tabs and newlines, reads "\" as "/"),
+// so a URL holding them could mean one thing here and another to the browser or client using it.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+const UNSAFE_URL_CHARACTERS = /[\u0000-\u0020\u007f-\u009f\\]/;
+
+/**
+ * The one validator of every URL argument (actionUrl, avatarUrl, webhook url ...): an absolute
+ * http:// or https:// URL with a host, or BAD_USER_INPUT on `field`. Returns it trimmed, otherwise
+ * as given. `javascript:`, `data:`, `file:`, relative and protocol-relative URLs are refused.
+ */
+export function cleanHttpUrl(value: string, field: string): string {
+  const v = value.trim();
+  const invalid = () =>
+    badInput(
+      field,
+      `${field} must be an absolute http:// or https:// URL of at most ${MAX_URL_LENGTH} characters`,
+    );
+  if (v.length === 0 || v.length > MAX_URL_LENGTH) throw invalid();
+  if (!/^https?:\/\//i.test(v) || UNSAFE_URL_CHARACTERS.test(v)) throw invalid();
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw invalid();
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") throw invalid();
+  return v;
+}
+
 const YEAR_MS = 366 * 24 * 60 * 60 * 1000;
 
 /** A time in the future and at most a year away, or BAD_USER_INPUT on `field`. */

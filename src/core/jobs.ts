@@ -72,6 +72,12 @@ export const transactionExecutor = (tx: Prisma.TransactionClient): SqlExecutor =
 
 const SCHEMA = "pgboss";
 
+/**
+ * How long a job may run before pg-boss takes its worker for dead and retries it. Work that claims
+ * rows for the length of a job (the digest's claim) holds them no longer than this.
+ */
+export const JOB_EXPIRE_SECONDS = 60;
+
 export class Jobs {
   private readonly workers = new Map<JobName, string[]>();
   private stopped = false;
@@ -91,7 +97,7 @@ export class Jobs {
       retryDelay: config.retryDelaySeconds,
       retryBackoff: true,
       // A job whose worker died is retried once this passes (pg-boss marks it expired).
-      expireInSeconds: 60,
+      expireInSeconds: JOB_EXPIRE_SECONDS,
       // Completed jobs leave after a day; failed ones (dead) stay a week for inspection.
       archiveCompletedAfterSeconds: 24 * 60 * 60,
       deleteAfterDays: 7,

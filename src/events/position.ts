@@ -23,10 +23,18 @@ export function encodeCursor(p: Position): string {
   return Buffer.from(`${p.txid}.${p.id}`).toString("base64url");
 }
 
+/** Both parts are PostgreSQL int8 (txid and the event id): a larger number is no position. */
+const INT8_MAX = 9_223_372_036_854_775_807n;
+
 export function decodeCursor(cursor: string, field = "after"): Position {
+  const invalid = () => badInput(field, "Invalid cursor: pass a cursor an event carried");
+  // The longest valid cursor is base64url of "<19 digits>.<19 digits>": 52 characters.
+  if (cursor.length > 64) throw invalid();
   const match = /^(\d{1,19})\.(\d{1,19})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
-  if (!match?.[1] || !match[2]) throw badInput(field, "Invalid cursor: pass a cursor an event carried");
-  return { txid: BigInt(match[1]), id: BigInt(match[2]) };
+  if (!match?.[1] || !match[2]) throw invalid();
+  const position = { txid: BigInt(match[1]), id: BigInt(match[2]) };
+  if (position.txid > INT8_MAX || position.id > INT8_MAX) throw invalid();
+  return position;
 }
 
 export const toJson = (p: Position): PositionJson => ({ txid: p.txid.toString(), id: p.id.toString() });

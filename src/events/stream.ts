@@ -49,7 +49,8 @@ export async function eventStream(
 ): Promise<AsyncIterable<LogEvent>> {
   const viewer = { id: subscriber.userId };
   const wanted = new Set<EventType>(spec.types);
-  const after = spec.after ? decodeCursor(spec.after) : null;
+  // "" is no cursor (a client that lost its cursor must not silently start from now).
+  const after = spec.after != null ? decodeCursor(spec.after) : null;
   const only = spec.conversationId ?? null;
   // Checked before the stream starts, so the subscribe call itself answers with the error.
   if (after) await checkResumable(ctx, after);

@@ -42,6 +42,8 @@ async function launch(env: Env): Promise<TestServer> {
     DATABASE_URL: databaseUrl(),
     JWT_SECRET: TEST_JWT_SECRET,
     API_KEY: TEST_API_KEY,
+    // Test receivers listen on 127.0.0.1; test/webhooks-ssrf.test.ts turns this off to check the guard.
+    WEBHOOK_ALLOW_PRIVATE: "true",
     ...env,
   });
   const app = await buildApp(config);

@@ -4,7 +4,7 @@
 import { v7 as uuidv7 } from "uuid";
 import { type Actor, isOperator } from "../../core/actor.ts";
 import { badInput, forbidden } from "../../core/errors.ts";
-import { cleanJsonObject, cleanText, isUuid } from "../../core/input.ts";
+import { cleanHttpUrl, cleanJsonObject, cleanText, isUuid } from "../../core/input.ts";
 import type { Services as AppServices } from "../../core/services.ts";
 import { writeTransaction } from "../../events/writer.ts";
 import {
@@ -36,7 +36,6 @@ export type BroadcastInput = {
 
 const MAX_TITLE = 200;
 const MAX_BODY = 5_000;
-const MAX_URL = 2_000;
 /** A USERS audience travels in the request; larger audiences belong in a topic. */
 const MAX_USER_IDS = 10_000;
 
@@ -117,7 +116,7 @@ export async function createBroadcast<Q extends { select?: object; include?: obj
   if (input.scheduledAt != null && input.scheduledAt.getTime() <= Date.now()) {
     throw badInput("scheduledAt", "scheduledAt must be in the future");
   }
-  const actionUrl = input.actionUrl == null ? null : cleanText(input.actionUrl, "actionUrl", MAX_URL);
+  const actionUrl = input.actionUrl == null ? null : cleanHttpUrl(input.actionUrl, "actionUrl");
   const content = await resolveContent(ctx, input);
   const audience = await resolveAudience(ctx, input);
   const id = uuidv7();

@@ -123,9 +123,11 @@ async function deliver(services: Services, input: Delivery): Promise<Sent> {
         "conversationId" in target
           ? target.conversationId
           : await activeDirect(services, senderId, target.directWith);
-      const row = existing
-        ? await writeLoggedStatement(services, () => sendInto(services.prisma, existing, input))
-        : await sendFirstDirect(services, input, "directWith" in target ? target.directWith : "");
+      // An empty conversationId names no conversation (NOT_FOUND in sendInto), not "start a direct one".
+      const row =
+        existing !== null
+          ? await writeLoggedStatement(services, () => sendInto(services.prisma, existing, input))
+          : await sendFirstDirect(services, input, "directWith" in target ? target.directWith : "");
       const { eventId: _id, eventTxid: _txid, ...message } = row;
       return { message, replayed: false };
     } catch (error) {

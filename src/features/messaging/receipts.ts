@@ -16,16 +16,17 @@ export async function markRead(
   const viewerId = requireUser(actor).id;
   let conversationId: string;
   let target: { seq: number; messageId: string } | null = null;
-  if (args.messageId) {
+  // An empty id is an id that names nothing (NOT_FOUND), not a missing argument.
+  if (args.messageId != null) {
     const { message } = await requireVisibleMessage(services, viewerId, args.messageId);
     if (message.senderId === viewerId)
       throw badInput("messageId", "You cannot mark your own message as read");
-    if (args.conversationId && args.conversationId !== message.conversationId) {
+    if (args.conversationId != null && args.conversationId !== message.conversationId) {
       throw badInput("conversationId", "The message is not in this conversation");
     }
     conversationId = message.conversationId;
     target = { seq: message.seq, messageId: message.id };
-  } else if (args.conversationId) {
+  } else if (args.conversationId != null) {
     conversationId = args.conversationId;
     await requireMembership(services.prisma, conversationId, viewerId);
   } else {

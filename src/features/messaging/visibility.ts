@@ -224,13 +224,13 @@ export async function visibleEventStream(
 ): Promise<AsyncIterable<LogEvent>> {
   const user = requireUser(actor);
   const only = spec.conversationId ?? null;
-  if (only) await requireMembership(services.prisma, only, user.id);
+  if (only !== null) await requireMembership(services.prisma, only, user.id);
   const onVisible = spec.onVisible;
   return eventStream(
     services,
     {
       userId: user.id,
-      visibleConversations: () => visibleConversationIds(services, actor, only ? [only] : null),
+      visibleConversations: () => visibleConversationIds(services, actor, only !== null ? [only] : null),
     },
     {
       ...spec,

@@ -1,6 +1,6 @@
 import { type Actor, isOperator, requireUser } from "../../core/actor.ts";
 import { badInput, forbidden, notFound } from "../../core/errors.ts";
-import { cleanJsonObject, cleanScheduledAt, cleanText, isUuid } from "../../core/input.ts";
+import { cleanHttpUrl, cleanJsonObject, cleanScheduledAt, cleanText, isUuid } from "../../core/input.ts";
 import type { Services as AppServices } from "../../core/services.ts";
 import type { Emit, Enqueue } from "../../events/writer.ts";
 import { writeTransaction } from "../../events/writer.ts";
@@ -103,21 +103,6 @@ export type SendNotificationArgs = {
 
 const MAX_TITLE = 200;
 const MAX_BODY = 5_000;
-
-/** An absolute http(s) URL, or BAD_USER_INPUT on `field`. */
-export function cleanHttpUrl(value: string, field: string): string {
-  const v = value.trim();
-  let url: URL | null = null;
-  try {
-    url = new URL(v);
-  } catch {
-    url = null;
-  }
-  if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || v.length > 2_000) {
-    throw badInput(field, `${field} must be an absolute http(s) URL of at most 2000 characters`);
-  }
-  return v;
-}
 
 /** `sendNotification`: checks every argument before anything is written, then creates it. */
 export async function sendNotification(ctx: AppServices, actor: Actor, args: SendNotificationArgs) {

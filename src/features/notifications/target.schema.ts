@@ -2,6 +2,7 @@ import { notFound } from "../../core/errors.ts";
 import { isUuid } from "../../core/input.ts";
 import { builder, pageLimits } from "../../schema/builder.ts";
 import { requireViewer } from "../../schema/context.ts";
+import { checkIdCursors } from "../../schema/cursor.ts";
 import { DeliveryState } from "../broadcasts/broadcast.schema.ts";
 import { addTarget, removeTarget } from "./targets.ts";
 
@@ -48,10 +49,13 @@ export const Target = builder.prismaObject("Target", {
       ...pageLimits,
       description: "The delivery log of this target, newest first; `state` filters it.",
       args: { state: t.arg({ type: DeliveryState, required: false }) },
-      query: (args) => ({
-        where: args.state ? { state: args.state } : {},
-        orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-      }),
+      query: (args) => {
+        checkIdCursors(args);
+        return {
+          where: args.state ? { state: args.state } : {},
+          orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+        };
+      },
       totalCount: true,
     }),
   }),

@@ -83,10 +83,14 @@ export function parseTemplate(text: string, field: string): { variables: string[
   return { variables };
 }
 
-/** Fills `{{name}}` from data; a variable missing from data is BAD_USER_INPUT on `data`. */
+/**
+ * Fills `{{name}}` from data; a variable missing from data is BAD_USER_INPUT on `data`. Only data's
+ * own properties count: `{{constructor}}` or `{{__proto__}}` must not render what every object
+ * inherits.
+ */
 export function renderTemplate(text: string, data: Record<string, unknown>): string {
   return text.replace(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_match, name: string) => {
-    const value = data[name];
+    const value: unknown = Object.hasOwn(data, name) ? data[name] : undefined;
     if (value === undefined || value === null) {
       throw badInput("data", `Missing template variable '${name}' in data`);
     }

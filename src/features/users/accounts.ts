@@ -4,7 +4,7 @@
 // (`user.tokens_revoked`), so every instance forgets the sessions and closes their live sockets.
 import { type Actor, hasApiKey, requireUser } from "../../core/actor.ts";
 import { badInput, conflict, forbidden, notFound, unauthenticated } from "../../core/errors.ts";
-import { cleanPassword, cleanText, cleanUsername } from "../../core/input.ts";
+import { cleanHttpUrl, cleanPassword, cleanText, cleanUsername } from "../../core/input.ts";
 import { consume, guardLogin } from "../../core/limits.ts";
 import type { Services } from "../../core/services.ts";
 import { writeTransaction } from "../../events/writer.ts";
@@ -84,7 +84,7 @@ export async function upsertUser(
   const externalId = cleanText(input.externalId, "externalId", 200);
   const username = cleanUsername(input.username);
   const displayName = cleanText(input.displayName, "displayName", MAX_NAME);
-  const avatarUrl = input.avatarUrl == null ? undefined : cleanText(input.avatarUrl, "avatarUrl", 2000);
+  const avatarUrl = input.avatarUrl == null ? undefined : cleanHttpUrl(input.avatarUrl, "avatarUrl");
   const usernameKey = username.toLowerCase();
   try {
     const user = await services.prisma.user.upsert({

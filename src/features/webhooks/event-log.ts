@@ -39,7 +39,7 @@ export async function readEventPage(
   if (args.first != null && args.first < 0) throw badInput("first", "first must not be negative");
   const size = Math.min(args.first ?? DEFAULT_PAGE, services.config.maxPageSize);
   const types = args.types?.length ? (cleanEventTypes(args.types, "types", false) as EventType[]) : null;
-  let after = args.after ? decodeCursor(args.after, "after") : null;
+  let after = args.after != null ? decodeCursor(args.after, "after") : null;
   if (after) await checkResumable(services, after);
   else after = await prunedBefore(services.prisma);
   const start = after;

@@ -2,6 +2,7 @@
 // which POSTs one event to one endpoint, signed, and records the outcome in the delivery log.
 
 import type { JobOf } from "../../core/jobs.ts";
+import { ALLOW_PRIVATE_HINT, postGuarded, RefusedAddressError } from "../../core/outbound.ts";
 import type { LogEvent } from "../../events/log.ts";
 import { encodeCursor } from "../../events/position.ts";
 import type { LiveServices as AppServices, RegisterWorkers } from "../../events/services.ts";
@@ -13,8 +14,6 @@ import { resolveEventData } from "./webhooks.ts";
 const USER_AGENT = "messaging-api-webhooks/1";
 /** Events the dispatcher reads per transaction. */
 const DISPATCH_BATCH = 500;
-/** Enough of an error response to diagnose it from the delivery log. */
-const ERROR_BODY_CHARS = 300;
 
 export const registerWebhookWorkers: RegisterWorkers = async (services) => {
   await services.jobs.work("webhook.deliver", (job) => deliverWebhook(services, job));
@@ -67,11 +66,15 @@ async function deliverWebhook(services: AppServices, job: JobOf<"webhook.deliver
   }
 
   const body = JSON.stringify(await webhookBody(services, event));
+  const { timeoutMs, allowPrivate } = services.config.webhooks;
   let status: number | null = null;
   let error: string | null = null;
   try {
-    const response = await fetch(delivery.endpoint.url, {
-      method: "POST",
+    // Checks the address again at connect time (DNS may have changed since the URL was accepted),
+    // and follows no redirect: a redirect is an answer the endpoint's owner should fix. Only the
+    // status is kept: the answer's body is the endpoint's, not something to store and show to
+    // every API-key holder (or a way to read an internal service through the delivery log).
+    const response = await postGuarded(delivery.endpoint.url, {
       headers: {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
@@ -79,22 +82,18 @@ async function deliverWebhook(services: AppServices, job: JobOf<"webhook.deliver
         ...signatureHeaders(delivery.endpoint.secret, delivery.id, body),
       },
       body,
-      // A redirect is an answer the endpoint's owner should fix, not something to follow blindly.
-      redirect: "manual",
-      signal: AbortSignal.timeout(services.config.webhooks.timeoutMs),
+      timeoutMs,
+      allowPrivate,
     });
     status = response.status;
-    if (status < 200 || status > 299) {
-      const text = await response.text().catch(() => "");
-      error = `HTTP ${status}${text ? `: ${text.slice(0, ERROR_BODY_CHARS)}` : ""}`;
-    } else {
-      await response.body?.cancel().catch(() => {});
-    }
+    if (status < 200 || status > 299) error = `HTTP ${status}`;
   } catch (e) {
     error =
-      e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError")
-        ? `No answer within ${services.config.webhooks.timeoutMs} ms`
-        : `Request failed: ${e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e)}`;
+      e instanceof RefusedAddressError
+        ? `Refused: ${e.message}${/non-public address/.test(e.message) ? ` (${ALLOW_PRIVATE_HINT})` : ""}`
+        : e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError")
+          ? `No answer within ${timeoutMs} ms`
+          : `Request failed: ${e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e)}`;
   }
 
   if (error === null) {

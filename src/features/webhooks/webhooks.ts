@@ -3,7 +3,8 @@
 // worker (src/jobs/webhooks.ts) do the sending.
 import { v7 as uuidv7 } from "uuid";
 import { badInput, conflict, notFound } from "../../core/errors.ts";
-import { capList, isUuid } from "../../core/input.ts";
+import { capList, cleanHttpUrl, isUuid } from "../../core/input.ts";
+import { ALLOW_PRIVATE_HINT, checkHost } from "../../core/outbound.ts";
 import type { Services } from "../../core/services.ts";
 import {
   EVENT_TYPES,
@@ -45,19 +46,28 @@ export function cleanEventTypes(values: readonly string[], field: string, allowA
   return types.includes(ALL_EVENTS) ? [ALL_EVENTS] : types;
 }
 
-export function cleanWebhookUrl(value: string): string {
-  const text = value.trim();
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw badInput("url", "url must be an absolute http:// or https:// URL");
+/**
+ * An http(s) URL (the one URL validator) whose host is a public address: an IP literal as given, a
+ * name as DNS resolves it now (every address). The worker checks the address again on every
+ * connection (core/outbound.ts), since DNS can change. WEBHOOK_ALLOW_PRIVATE allows private ones.
+ */
+export async function cleanWebhookUrl(
+  ctx: Pick<Services, "config">,
+  value: string,
+  field = "url",
+): Promise<string> {
+  const url = new URL(cleanHttpUrl(value, field));
+  const check = await checkHost(url, ctx.config.webhooks.allowPrivate);
+  if (!check.ok && check.reason === "unresolved") {
+    throw badInput(field, `${field}: the host ${url.hostname} could not be resolved (${check.detail})`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw badInput("url", "url must be an absolute http:// or https:// URL");
+  if (!check.ok) {
+    const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    const what = host === check.address ? host : `${host} resolves to ${check.address}, which`;
+    const hint = check.detail.startsWith("a non-public address") ? ` (${ALLOW_PRIVATE_HINT})` : "";
+    throw badInput(field, `${field} must point to a public address: ${what} is ${check.detail}${hint}`);
   }
-  if (text.length > 2048) throw badInput("url", "url must be at most 2048 characters");
-  return url.toString();
+  return url.href;
 }
 
 function cleanDescription(value: string | null | undefined): string | null {
@@ -101,11 +111,12 @@ export async function requireEndpoint(ctx: Pick<Services, "prisma">, id: string)
 export type EndpointInput = { url: string; eventTypes: string[]; description?: string | null };
 
 /** Creates an endpoint; it receives the events that commit from now on, not the log's history. */
-export async function createWebhookEndpoint(ctx: Pick<Services, "prisma">, input: EndpointInput) {
+export async function createWebhookEndpoint(ctx: Pick<Services, "prisma" | "config">, input: EndpointInput) {
   const data = {
-    url: cleanWebhookUrl(input.url),
     eventTypes: cleanEventTypes(input.eventTypes, "eventTypes", true),
     description: cleanDescription(input.description),
+    // Last: it may wait for DNS, so the other arguments' errors come first.
+    url: await cleanWebhookUrl(ctx, input.url),
   };
   const secret = newWebhookSecret();
   const endpoint = await ctx.prisma.$transaction(async (tx) => {
@@ -140,13 +151,13 @@ export type EndpointChanges = {
 };
 
 export async function updateWebhookEndpoint(
-  ctx: Pick<Services, "prisma">,
+  ctx: Pick<Services, "prisma" | "config">,
   id: string,
   changes: EndpointChanges,
 ) {
   await requireEndpoint(ctx, id);
   const data: Prisma.WebhookEndpointUpdateInput = {};
-  if (changes.url != null) data.url = cleanWebhookUrl(changes.url);
+  if (changes.url != null) data.url = await cleanWebhookUrl(ctx, changes.url);
   if (changes.eventTypes != null) data.eventTypes = cleanEventTypes(changes.eventTypes, "eventTypes", true);
   if (changes.description !== undefined) data.description = cleanDescription(changes.description);
   if (changes.active != null) data.active = changes.active;
