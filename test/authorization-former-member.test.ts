@@ -12,16 +12,7 @@
 // own old G messages unless they passed that id in), and nothing of G may change.
 // D may still see G (a member), but every admin-only mutation answers FORBIDDEN and changes nothing.
 import { readFileSync } from "node:fs";
-import {
-  buildSchema,
-  type GraphQLField,
-  type GraphQLInputType,
-  type GraphQLOutputType,
-  getNamedType,
-  isLeafType,
-  isNonNullType,
-  isObjectType,
-} from "graphql";
+import { buildSchema, isNonNullType } from "graphql";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   AddMembersDocument,
@@ -38,7 +29,16 @@ import {
 } from "./gql/graphql.ts";
 import { createGroup, send } from "./helpers/actions.ts";
 import { initRaw, openRaw, type RawSocket } from "./helpers/raw-ws.ts";
-import { SESSION_ENDING, sampleValue } from "./helpers/schema-values.ts";
+import {
+  buildOperation,
+  isIdType,
+  type OperationKind,
+  probeOperation,
+  probeValue,
+  rootFields,
+  type SchemaField,
+} from "./helpers/schema-operations.ts";
+import { SESSION_ENDING } from "./helpers/schema-values.ts";
 import { signInAgain, signUp, type TestUser, uniqueName, useServer } from "./helpers/server.ts";
 import { useSql } from "./helpers/sql.ts";
 import { waitUntil } from "./helpers/wait.ts";
@@ -219,57 +219,20 @@ async function snapshot() {
   return row?.snap;
 }
 
-// ---- the schema walk (as in test/authorization-outsider.test.ts) ----
+// ---- the schema walk (test/helpers/schema-operations.ts) ----
 
-type Kind = "query" | "mutation" | "subscription";
-type Field = GraphQLField<unknown, unknown>;
+type Kind = OperationKind;
+type Field = SchemaField;
+const value = probeValue;
+const isId = isIdType;
+const build = (kind: Kind, field: Field, variables: Record<string, unknown>) =>
+  buildOperation(kind, field, variables, "FormerMember");
 
-/** A value for an argument: every ID- or String-typed value is `text`. */
-function value(type: GraphQLInputType, text: string): unknown {
-  const byScalar: Record<string, unknown> = {
-    ID: text,
-    String: text,
-    Int: 1,
-    Float: 1,
-    Boolean: true,
-    // Far enough ahead that nothing scheduled by the matrix fires while this file runs.
-    DateTime: new Date(Date.now() + 3_600_000).toISOString(),
-  };
-  return sampleValue(type, {
-    scalar: (name) => (name in byScalar ? byScalar[name] : {}),
-    includeField: (f) => isNonNullType(f.type) || getNamedType(f.type).name === "ID",
-  });
-}
-
-/** Leaf fields (without required arguments) of an output type, one level deep, plus __typename. */
-function selection(type: GraphQLOutputType): string {
-  const named = getNamedType(type);
-  if (isLeafType(named)) return "";
-  if (!isObjectType(named)) return " { __typename }";
-  const leaves = Object.values(named.getFields())
-    .filter((f) => isLeafType(getNamedType(f.type)) && f.args.every((arg) => !isNonNullType(arg.type)))
-    .map((f) => f.name);
-  return ` { __typename ${leaves.join(" ")} }`;
-}
-
-/** The operation passing exactly the arguments in `variables`. */
-function build(kind: Kind, field: Field, variables: Record<string, unknown>) {
-  const args = field.args.filter((arg) => arg.name in variables);
-  const defs = args.map((arg) => `$${arg.name}: ${String(arg.type)}`).join(", ");
-  const call = args.length ? `(${args.map((arg) => `${arg.name}: $${arg.name}`).join(", ")})` : "";
-  const query = `${kind} FormerMember${defs ? `(${defs})` : ""} { ${field.name}${call}${selection(field.type)} }`;
-  return { query, variables };
-}
-
-const isId = (type: GraphQLInputType) => getNamedType(type).name === "ID";
 /** Arguments naming users (by id or username). */
 const USER_REFS = new Set(["userId", "userIds", "memberIds", "with", "to"]);
 
 /** The outsider's probe: required args and every ID argument, all `id` ("" : required only). */
-function generic(kind: Kind, field: Field, id: string) {
-  const args = field.args.filter((arg) => isNonNullType(arg.type) || (id !== "" && isId(arg.type)));
-  return build(kind, field, Object.fromEntries(args.map((arg) => [arg.name, value(arg.type, id)])));
-}
+const generic = (kind: Kind, field: Field, id: string) => probeOperation(kind, field, id, "FormerMember");
 
 /**
  * Probes that put each piece where it belongs: ids of G and its messages in ID arguments, B's
@@ -308,15 +271,7 @@ function targeted(kind: Kind, field: Field, actor: Actor) {
   return out;
 }
 
-const fieldsOf = (kind: Kind) => {
-  const type =
-    kind === "query"
-      ? schema.getQueryType()
-      : kind === "mutation"
-        ? schema.getMutationType()
-        : schema.getSubscriptionType();
-  return Object.values(type?.getFields() ?? {});
-};
+const fieldsOf = (kind: Kind) => rootFields(schema, kind);
 
 async function post(user: TestUser, body: { query: string; variables: Record<string, unknown> }) {
   const res = await fetch(server.url, {

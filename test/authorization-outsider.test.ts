@@ -6,20 +6,17 @@
 // operations added later are covered without touching this file; argument types this file does
 // not know get a generic value.
 import { readFileSync } from "node:fs";
-import {
-  buildSchema,
-  type GraphQLField,
-  type GraphQLInputType,
-  type GraphQLOutputType,
-  getNamedType,
-  isLeafType,
-  isNonNullType,
-  isObjectType,
-} from "graphql";
+import { buildSchema, getNamedType, isNonNullType } from "graphql";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createGroup, send } from "./helpers/actions.ts";
 import { initRaw, openRaw, type RawSocket } from "./helpers/raw-ws.ts";
-import { sampleValue, sessionEndingLast } from "./helpers/schema-values.ts";
+import {
+  type OperationKind,
+  probeOperation,
+  rootFields,
+  type SchemaField,
+} from "./helpers/schema-operations.ts";
+import { sessionEndingLast } from "./helpers/schema-values.ts";
 import { signInAgain, signUp, type TestUser, uniqueName, useServer } from "./helpers/server.ts";
 import { useSql } from "./helpers/sql.ts";
 import { waitUntil } from "./helpers/wait.ts";
@@ -73,57 +70,9 @@ const foreignIds = () => [w.groupId, w.directId, ...w.messageIds, ...notificatio
 /** What C must never see unless C passed it in: A and B's texts, title, conversations and messages. */
 const secrets = () => [w.title, w.groupId, w.directId, ...w.messageIds, ...w.contents, b.username];
 
-/** A value for an argument; every ID- or String-typed value is `id`. */
-function value(type: GraphQLInputType, id: string): unknown {
-  const byScalar: Record<string, unknown> = {
-    ID: id,
-    String: id,
-    Int: 1,
-    Float: 1,
-    Boolean: true,
-    DateTime: new Date(Date.now() + 60_000).toISOString(),
-  };
-  return sampleValue(type, {
-    scalar: (name) => (name in byScalar ? byScalar[name] : {}), // JSON and any scalar added later
-    includeField: (f) => isNonNullType(f.type) || getNamedType(f.type).name === "ID",
-  });
-}
-
-/** Leaf fields (without required arguments) of an output type, one level deep, plus __typename. */
-function selection(type: GraphQLOutputType): string {
-  const named = getNamedType(type);
-  if (isLeafType(named)) return "";
-  if (!isObjectType(named)) return " { __typename }";
-  const leaves = Object.values(named.getFields())
-    .filter((f) => isLeafType(getNamedType(f.type)) && f.args.every((arg) => !isNonNullType(arg.type)))
-    .map((f) => f.name);
-  return ` { __typename ${leaves.join(" ")} }`;
-}
-
-/** The operation with required args and every ID argument, all pointing at `id` ("": required only). */
-function operation(
-  kind: "query" | "mutation" | "subscription",
-  field: GraphQLField<unknown, unknown>,
-  id: string,
-) {
-  const args = field.args.filter(
-    (arg) => isNonNullType(arg.type) || (id !== "" && getNamedType(arg.type).name === "ID"),
-  );
-  const defs = args.map((arg) => `$${arg.name}: ${String(arg.type)}`).join(", ");
-  const call = args.length ? `(${args.map((arg) => `${arg.name}: $${arg.name}`).join(", ")})` : "";
-  const query = `${kind} Outsider${defs ? `(${defs})` : ""} { ${field.name}${call}${selection(field.type)} }`;
-  return { query, variables: Object.fromEntries(args.map((arg) => [arg.name, value(arg.type, id)])) };
-}
-
-const fieldsOf = (kind: "query" | "mutation" | "subscription") => {
-  const type =
-    kind === "query"
-      ? schema.getQueryType()
-      : kind === "mutation"
-        ? schema.getMutationType()
-        : schema.getSubscriptionType();
-  return Object.values(type?.getFields() ?? {});
-};
+const operation = (kind: OperationKind, field: SchemaField, id: string) =>
+  probeOperation(kind, field, id, "Outsider");
+const fieldsOf = (kind: OperationKind) => rootFields(schema, kind);
 
 /** Rows of A and B's world, to prove nothing of theirs changed. */
 async function snapshot() {
