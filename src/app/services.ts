@@ -8,6 +8,7 @@ import { createLimits } from "../core/limits.ts";
 import { type AppMetrics, createMetrics } from "../core/metrics.ts";
 import { createLocalPubSub, createRedisPubSub } from "../core/pubsub.ts";
 import { EventHub } from "../events/hub.ts";
+import { horizonLag } from "../events/log.ts";
 import type { LiveServices } from "../events/services.ts";
 
 export type Wiring = {
@@ -44,6 +45,7 @@ export async function wireServices(config: Config): Promise<Wiring> {
   await hub.start();
   const jobs = await Jobs.open(db, config.jobs);
   metrics.setQueueDepthSource(() => jobs.depth());
+  metrics.setLogHorizonSource(() => horizonLag(db.prisma));
   const services: LiveServices = {
     prisma: db.prisma,
     pubsub,

@@ -1,4 +1,4 @@
-import type { Prisma, PrismaClient } from "../generated/prisma/client.ts";
+import { Prisma, type PrismaClient } from "../generated/prisma/client.ts";
 import type { Position } from "./position.ts";
 
 /**
@@ -64,8 +64,17 @@ export type EventFilter = {
 };
 
 /**
- * Events after `after`, in log order, that no still-running transaction can precede: only
- * transactions older than the oldest one running (its snapshot xmin) are read.
+ * The log's horizon, for the statement it appears in: events with a txid below it can all be read
+ * now, and no event can commit below it later. It waits only for this database's registered log
+ * writers (event_log_register(), called by writer.ts and send_message), not for every transaction
+ * on the server: see prisma/migrations/*_event_log_writers for the function and why it is gap-free.
+ * Evaluated once per statement (an InitPlan), against the statement's own snapshot.
+ */
+const HORIZON = Prisma.sql`(SELECT event_log_horizon(pg_current_snapshot()))`;
+
+/**
+ * Events after `after`, in log order, that no still-running writer can precede: only transactions
+ * below the log's horizon are read.
  */
 export async function readEvents(
   prisma: LogReader,
@@ -82,7 +91,7 @@ export async function readEvents(
     SELECT id, txid, type, "conversationId", "userId", "messageId", seq, payload, "createdAt"
     FROM "Event"
     WHERE (txid, id) > (${after.txid}, ${after.id})
-      AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+      AND txid < ${HORIZON}
       AND (${!scoped} OR "conversationId" = ANY(${conversations ?? []}::uuid[])
         OR ("userId" = ${user}::uuid AND ("conversationId" IS NULL OR ${outside === null}
           OR type = ANY(${outside ?? []}::text[]))))
@@ -102,7 +111,7 @@ export async function countEvents(prisma: LogReader, after: Position, filter?: E
     SELECT count(*)::int AS n
     FROM "Event"
     WHERE (txid, id) > (${after.txid}, ${after.id})
-      AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+      AND txid < ${HORIZON}
       AND (${!scoped} OR "conversationId" = ANY(${conversations ?? []}::uuid[])
         OR ("userId" = ${user}::uuid AND ("conversationId" IS NULL OR ${outside === null}
           OR type = ANY(${outside ?? []}::text[]))))
@@ -112,15 +121,15 @@ export async function countEvents(prisma: LogReader, after: Position, filter?: E
 
 /** The position every reader starting now begins after: all that has finished so far. */
 export async function headPosition(prisma: LogReader): Promise<Position> {
-  const [row] = await prisma.$queryRaw<{ xmin: bigint }[]>`
-    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin`;
-  // Nothing below xmin can still commit; (xmin, 0) sorts after all of it and before anything newer.
-  return { txid: row?.xmin ?? 0n, id: 0n };
+  const [row] = await prisma.$queryRaw<{ horizon: bigint }[]>`SELECT ${HORIZON} AS horizon`;
+  // Nothing below the horizon can still commit; (horizon, 0) sorts after all of it and before
+  // anything newer.
+  return { txid: row?.horizon ?? 0n, id: 0n };
 }
 
 /** A transaction snapshot: which transactions had committed when it was taken. */
 export type Snapshot = {
-  /** The position to read from: nothing below the snapshot's xmin can be news. */
+  /** The position to read from: every event below it had committed when the snapshot was taken. */
   start: Position;
   /** True when transaction `txid` had committed (or aborted) when the snapshot was taken. */
   sawCommitted(txid: bigint): boolean;
@@ -128,14 +137,32 @@ export type Snapshot = {
 
 /** PostgreSQL's current snapshot ("xmin:xmax:xip,..."), for starting a stream at "now" exactly. */
 export async function currentSnapshot(prisma: PrismaClient): Promise<Snapshot> {
-  const [row] = await prisma.$queryRaw<{ snapshot: string }[]>`
-    SELECT pg_current_snapshot()::text AS snapshot`;
-  const [xmin = "0", xmax = "0", xip = ""] = (row?.snapshot ?? "0:0:").split(":");
+  // The horizon of the same statement: every event below it is visible to this snapshot (a
+  // transaction of the snapshot that runs on below it is no writer), so it is all history.
+  const [row] = await prisma.$queryRaw<{ snapshot: string; horizon: bigint }[]>`
+    SELECT pg_current_snapshot()::text AS snapshot, ${HORIZON} AS horizon`;
+  const [, xmax = "0", xip = ""] = (row?.snapshot ?? "0:0:").split(":");
   const running = new Set(xip ? xip.split(",").map((x) => BigInt(x)) : []);
   const max = BigInt(xmax);
   return {
-    start: { txid: BigInt(xmin), id: 0n },
+    start: { txid: row?.horizon ?? 0n, id: 0n },
     sawCommitted: (txid) => txid < max && !running.has(txid),
+  };
+}
+
+/** How far the horizon trails: in transaction ids, and the age of the oldest open writer. */
+export type HorizonLag = { transactions: number; oldestWriterSeconds: number };
+
+/** For the `event_log_horizon_lag_transactions` and `event_log_oldest_writer_seconds` metrics. */
+export async function horizonLag(prisma: PrismaClient): Promise<HorizonLag> {
+  const [row] = await prisma.$queryRaw<{ transactions: bigint; seconds: number | null }[]>`
+    SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint - ${HORIZON} AS transactions,
+           (SELECT extract(epoch FROM now() - min(a.xact_start))::float8
+              FROM pg_stat_activity a
+             WHERE a.pid IN (SELECT w.pid FROM event_log_writer_xids() w)) AS seconds`;
+  return {
+    transactions: Number(row?.transactions ?? 0n),
+    oldestWriterSeconds: Math.max(0, row?.seconds ?? 0),
   };
 }
 
@@ -153,7 +180,7 @@ export async function pruneEvents(prisma: PrismaClient, olderThan: Date): Promis
   return prisma.$transaction(async (tx) => {
     const [last] = await tx.$queryRaw<{ txid: bigint; id: bigint }[]>`
       SELECT txid, id FROM "Event" WHERE "createdAt" < ${olderThan}
-        AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+        AND txid < ${HORIZON}
       ORDER BY txid DESC, id DESC LIMIT 1`;
     if (!last) return 0;
     const deleted = await tx.$executeRaw`

@@ -148,7 +148,7 @@ export async function checkResumable(ctx: Pick<Services, "prisma">, after: Posit
       },
     );
   }
-  // Every real cursor lies below the oldest running transaction; one at or above it could skip
+  // Every real cursor lies below the log horizon; one at or above it could skip
   // events that are still to commit.
   if (after.txid >= head.txid) {
     throw codedError("BAD_USER_INPUT", "The cursor does not come from this server", { field: "after" });

@@ -1,0 +1,176 @@
+-- The event log's horizon: the position below which readers may read without an older event
+-- committing behind them later. It used to be the oldest transaction running anywhere on the
+-- PostgreSQL server (pg_snapshot_xmin), so one long transaction in ANOTHER database, or one here
+-- that writes no events, held every subscriber back. Now it depends only on this database's writers
+-- to the log:
+--
+-- 1. Every writer registers at its start, BEFORE its transaction has an id: event_log_register()
+--    takes a shared transaction-level advisory lock (keys 1165387374, 1951165287: "Even", "tLog"),
+--    visible at once to every session in pg_locks, without committing, and released when the
+--    transaction ends (commit, rollback, or its session dying). Registering once the transaction
+--    already has an id is refused: a reader may have passed that id already. The writer in
+--    src/events/writer.ts calls it first thing; send_message (redefined below) calls it before it
+--    takes its transaction id. A statement trigger on "Event" refuses inserts by anyone who did not
+--    register, so nothing can bypass it.
+-- 2. event_log_horizon(snapshot) is the oldest transaction of the reader's statement snapshot that
+--    is running and registered, or has finished since the snapshot was taken (it might have been a
+--    writer whose events the snapshot cannot see); with none, the snapshot's xmax. Readers read
+--    only txid < horizon, in the same statement as the snapshot.
+--
+-- Why no event can commit below a horizon a reader has passed: take a writer W with transaction id
+-- w < horizon whose events the reader's snapshot S did not see. Then w < xmax(S), so w was assigned
+-- before S, so W registered before S (it registers before it has an id) and holds the lock until
+-- after its commit is visible. The function reads pg_locks after S; then checks, later still,
+-- whether each running transaction of S has finished. If W was still running at the pg_locks read,
+-- it is listed as a writer; if not, it has finished by the later check. Either way w bounds the
+-- horizon: a contradiction. A transaction of S that is still running at the check and is not
+-- listed cannot ever write events (it has an id, so it can no longer register). Transactions
+-- without an id (read-only so far) get one later, above xmax(S).
+--
+-- pg-boss's transactions, read-only transactions, other databases and non-writing transactions
+-- here never take the lock, so they never hold the horizon. A writer that hangs is ended by
+-- idle_in_transaction_session_timeout (src/core/db.ts) or Prisma's transaction timeout; a crashed
+-- one releases the lock with its session.
+
+CREATE FUNCTION event_log_register() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('event_log.writer', true) = 'on' THEN
+    RETURN;
+  END IF;
+  IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+    RAISE EXCEPTION 'event log writers must register (event_log_register()) before their transaction writes anything'
+      USING ERRCODE = '55000';
+  END IF;
+  PERFORM pg_advisory_xact_lock_shared(1165387374, 1951165287);
+  PERFORM set_config('event_log.writer', 'on', true);
+END;
+$$;
+
+CREATE FUNCTION event_log_require_writer() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('event_log.writer', true) IS DISTINCT FROM 'on' THEN
+    RAISE EXCEPTION 'only a registered writer appends to "Event": call event_log_register() first in the transaction (src/events/writer.ts)'
+      USING ERRCODE = '55000';
+  END IF;
+  RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER "Event_registered_writer" BEFORE INSERT ON "Event"
+  FOR EACH STATEMENT EXECUTE FUNCTION event_log_require_writer();
+
+-- Transaction ids (low 32 bits) of the registered writers of this database that have one.
+CREATE FUNCTION event_log_writer_xids() RETURNS TABLE (xid32 bigint, pid integer) LANGUAGE sql VOLATILE AS $$
+  SELECT t.transactionid::text::bigint, w.pid
+  FROM pg_locks w
+  JOIN pg_locks t ON t.virtualtransaction = w.virtualtransaction
+   AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.granted
+  WHERE w.locktype = 'advisory' AND w.granted
+    AND w.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND w.classid = 1165387374 AND w.objid = 1951165287 AND w.objsubid = 2
+$$;
+
+CREATE FUNCTION event_log_horizon(p_snapshot pg_snapshot) RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_xmax bigint := pg_snapshot_xmax(p_snapshot)::text::bigint;
+  v_writers bigint[];
+  v_horizon bigint;
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_snapshot_xip(p_snapshot)) THEN
+    RETURN v_xmax;
+  END IF;
+  -- First who holds the writer lock now ...
+  SELECT array_agg(xid32) INTO v_writers FROM event_log_writer_xids();
+  -- ... then, in a later statement, which of the snapshot's running transactions have finished.
+  SELECT min(r.txid) INTO v_horizon
+  FROM (SELECT x::text::bigint AS txid FROM pg_snapshot_xip(p_snapshot) x) r
+  WHERE r.txid % 4294967296 = ANY (coalesce(v_writers, '{}'))
+     OR pg_xact_status(r.txid::text::xid8) IS DISTINCT FROM 'in progress';
+  RETURN coalesce(v_horizon, v_xmax);
+END;
+$$;
+
+-- send_message (see *_send_message_function) registers as a writer before it takes its
+-- transaction id; otherwise unchanged.
+CREATE OR REPLACE FUNCTION send_message(
+  p_id uuid, p_conversation uuid, p_sender uuid, p_content text, p_parent uuid, p_client_message_id text
+) RETURNS TABLE (
+  status text, id uuid, "conversationId" uuid, seq integer, "senderId" uuid, kind "MessageKind",
+  content text, "parentId" uuid, "replyCount" integer, "lastReplyAt" timestamp(3),
+  "clientMessageId" text, "createdAt" timestamp(3), "editedAt" timestamp(3), "deletedAt" timestamp(3),
+  "eventId" bigint, "eventTxid" bigint
+) LANGUAGE plpgsql AS $$
+DECLARE
+  v_txid bigint;
+  v_last_txid bigint;
+  v_seq integer;
+  v_message "Message";
+  v_event_id bigint;
+BEGIN
+  PERFORM event_log_register();
+  v_txid := pg_current_xact_id()::text::bigint;
+  SELECT c."lastTxid" INTO v_last_txid FROM "Conversation" c WHERE c.id = p_conversation FOR UPDATE;
+  IF NOT FOUND OR NOT EXISTS (
+    SELECT 1 FROM "Membership" m
+    WHERE m."conversationId" = p_conversation AND m."userId" = p_sender AND m."leftAt" IS NULL
+  ) THEN
+    status := 'not_member';
+    RETURN NEXT;
+    RETURN;
+  END IF;
+  IF v_last_txid >= v_txid THEN
+    status := 'out_of_order';
+    RETURN NEXT;
+    RETURN;
+  END IF;
+
+  UPDATE "Conversation" c
+  SET "lastSeq" = c."lastSeq" + 1,
+      "messageCount" = c."messageCount" + CASE WHEN p_parent IS NULL THEN 1 ELSE 0 END,
+      "lastActivityAt" = now(),
+      "lastTxid" = v_txid
+  WHERE c.id = p_conversation
+  RETURNING c."lastSeq" INTO v_seq;
+
+  INSERT INTO "Message" (id, "conversationId", seq, "senderId", content, "parentId", "clientMessageId")
+  VALUES (p_id, p_conversation, v_seq, p_sender, p_content, p_parent, p_client_message_id)
+  RETURNING * INTO v_message;
+
+  IF p_parent IS NULL THEN
+    UPDATE "Conversation" c SET "lastMessageId" = p_id WHERE c.id = p_conversation;
+  ELSE
+    UPDATE "Message" p SET "replyCount" = p."replyCount" + 1, "lastReplyAt" = now() WHERE p.id = p_parent;
+  END IF;
+
+  UPDATE "Membership" m SET "unreadCount" = m."unreadCount" + 1
+  WHERE m."conversationId" = p_conversation AND m."userId" <> p_sender AND m."leftAt" IS NULL;
+  UPDATE "Membership" m SET "lastReadSeq" = v_seq, "lastReadAt" = now(), "unreadCount" = 0
+  WHERE m."conversationId" = p_conversation AND m."userId" = p_sender;
+
+  INSERT INTO "Event" (type, "conversationId", "messageId", seq, payload)
+  VALUES (
+    CASE WHEN p_parent IS NULL THEN 'message.created' ELSE 'message.replied' END,
+    p_conversation, p_id, v_seq,
+    jsonb_strip_nulls(jsonb_build_object('senderId', p_sender::text, 'parentId', p_parent::text))
+  )
+  RETURNING "Event".id INTO v_event_id;
+
+  status := 'ok';
+  id := v_message.id;
+  "conversationId" := v_message."conversationId";
+  seq := v_message.seq;
+  "senderId" := v_message."senderId";
+  kind := v_message.kind;
+  content := v_message.content;
+  "parentId" := v_message."parentId";
+  "replyCount" := v_message."replyCount";
+  "lastReplyAt" := v_message."lastReplyAt";
+  "clientMessageId" := v_message."clientMessageId";
+  "createdAt" := v_message."createdAt";
+  "editedAt" := v_message."editedAt";
+  "deletedAt" := v_message."deletedAt";
+  "eventId" := v_event_id;
+  "eventTxid" := v_txid;
+  RETURN NEXT;
+END;
+$$;
