@@ -18,6 +18,9 @@ export type AppMetrics = {
   /** Log events handed to live subscriptions by this instance's reader (one per event and listener). */
   eventsDelivered: Counter;
   pubsubReconnects: Counter;
+  /** Events deleted by log retention, and the batches (short transactions) that deleted them. */
+  eventsPruned: Counter;
+  eventPruneBatches: Counter;
   activeSubscriptions: Gauge;
   /** Where the active WebSocket count comes from (the app's WebSocketServer). */
   setWebSocketCount(source: () => number): void;
@@ -70,6 +73,16 @@ export function createMetrics(): AppMetrics {
     pubsubReconnects: new Counter({
       name: "pubsub_reconnects_total",
       help: "Times the pub/sub subscriber connection came back after a loss",
+      registers: [registry],
+    }),
+    eventsPruned: new Counter({
+      name: "events_pruned_total",
+      help: "Event-log rows deleted by retention (EVENT_RETENTION_DAYS) on this instance",
+      registers: [registry],
+    }),
+    eventPruneBatches: new Counter({
+      name: "event_prune_batches_total",
+      help: "Retention batches run on this instance, each its own short transaction",
       registers: [registry],
     }),
     activeSubscriptions: new Gauge({

@@ -172,24 +172,65 @@ export async function prunedBefore(prisma: PrismaClient): Promise<Position> {
   return { txid: state?.prunedBeforeTxid ?? 0n, id: state?.prunedBeforeId ?? 0n };
 }
 
+export type PruneOptions = {
+  /** Most events deleted per batch, each batch its own short transaction (default 5,000). */
+  batchSize?: number;
+  /** Stop starting new batches after this many milliseconds (what is left waits for the next run). */
+  budgetMs?: number;
+  /** Told after each batch has committed (awaited before the next batch). */
+  onBatch?: (deleted: number) => void | Promise<void>;
+};
+
 /**
- * Deletes events older than `olderThan` and records where the log now begins, so resuming from a
- * pruned cursor fails loudly instead of skipping events.
+ * Deletes the events logged before `olderThan`, oldest first, in batches of at most `batchSize`,
+ * each in its own short transaction (a range delete on the (txid, id) index), and records where the
+ * log now begins, so resuming from a pruned cursor fails loudly (CURSOR_EXPIRED) instead of skipping
+ * events. The retained log stays a suffix of the log: pruning stops at the first event that is
+ * too young, and never reaches the horizon. Returns how many events were deleted.
  */
-export async function pruneEvents(prisma: PrismaClient, olderThan: Date): Promise<number> {
-  return prisma.$transaction(async (tx) => {
-    const [last] = await tx.$queryRaw<{ txid: bigint; id: bigint }[]>`
-      SELECT txid, id FROM "Event" WHERE "createdAt" < ${olderThan}
-        AND txid < ${HORIZON}
-      ORDER BY txid DESC, id DESC LIMIT 1`;
-    if (!last) return 0;
-    const deleted = await tx.$executeRaw`
-      DELETE FROM "Event" WHERE (txid, id) <= (${last.txid}, ${last.id})`;
-    await tx.eventLogState.upsert({
-      where: { id: 1 },
-      create: { id: 1, prunedBeforeTxid: last.txid, prunedBeforeId: last.id },
-      update: { prunedBeforeTxid: last.txid, prunedBeforeId: last.id },
+export async function pruneEvents(
+  prisma: PrismaClient,
+  olderThan: Date,
+  options: PruneOptions = {},
+): Promise<number> {
+  const batchSize = Math.max(1, options.batchSize ?? 5_000);
+  const deadline = options.budgetMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.budgetMs;
+  let total = 0;
+  for (;;) {
+    const { deleted, more } = await prisma.$transaction(async (tx) => {
+      // One pruner at a time (the state row's lock), and the position only moves forward.
+      await tx.$executeRaw`INSERT INTO "EventLogState" (id) VALUES (1) ON CONFLICT (id) DO NOTHING`;
+      const [state] = await tx.$queryRaw<{ txid: bigint; id: bigint }[]>`
+        SELECT "prunedBeforeTxid" AS txid, "prunedBeforeId" AS id FROM "EventLogState" WHERE id = 1 FOR UPDATE`;
+      const from = { txid: state?.txid ?? 0n, id: state?.id ?? 0n };
+      // The next batch in log order; the old ones are those before its first young event.
+      const [batch] = await tx.$queryRaw<
+        { scanned: number; old: number; txid: bigint | null; id: bigint | null }[]
+      >`
+        WITH batch AS (
+          SELECT txid, id, "createdAt" >= ${olderThan} AS young
+          FROM "Event"
+          WHERE (txid, id) > (${from.txid}, ${from.id}) AND txid < ${HORIZON}
+          ORDER BY txid, id
+          LIMIT ${batchSize}),
+        marked AS (SELECT txid, id, bool_or(young) OVER (ORDER BY txid, id) AS stop FROM batch),
+        last AS (SELECT txid, id FROM marked WHERE NOT stop ORDER BY txid DESC, id DESC LIMIT 1)
+        SELECT (SELECT count(*) FROM batch)::int AS scanned,
+               (SELECT count(*) FROM marked WHERE NOT stop)::int AS old,
+               (SELECT txid FROM last) AS txid, (SELECT id FROM last) AS id`;
+      if (!batch || batch.txid === null || batch.id === null) return { deleted: 0, more: false };
+      const until = { txid: batch.txid, id: batch.id };
+      // Everything up to `until` lies below the horizon: it had all committed, nothing can join it.
+      const deleted = await tx.$executeRaw`
+        DELETE FROM "Event"
+        WHERE (txid, id) > (${from.txid}, ${from.id}) AND (txid, id) <= (${until.txid}, ${until.id})`;
+      await tx.$executeRaw`
+        UPDATE "EventLogState" SET "prunedBeforeTxid" = ${until.txid}, "prunedBeforeId" = ${until.id}
+        WHERE id = 1`;
+      return { deleted, more: batch.old === batch.scanned && batch.scanned === batchSize };
     });
-    return deleted;
-  });
+    total += deleted;
+    if (deleted > 0) await options.onBatch?.(deleted);
+    if (!more || Date.now() >= deadline) return total;
+  }
 }
