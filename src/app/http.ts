@@ -10,8 +10,9 @@ import { schema } from "../schema/index.ts";
 import { createHttpHandler } from "./http-handler.ts";
 import { securityPlugins } from "./security/plugins.ts";
 import type { Wiring } from "./services.ts";
+import { type Shutdown, useShutdown } from "./shutdown.ts";
 
-export function createYogaServer({ services, metrics }: Wiring, logger: Logger) {
+export function createYogaServer({ services, metrics }: Wiring, logger: Logger, shutdown: Shutdown) {
   const config = services.config;
   const hardening = config.hardening;
   const loggedErrors = new WeakSet<object>();
@@ -31,14 +32,18 @@ export function createYogaServer({ services, metrics }: Wiring, logger: Logger) 
     },
     batching: false,
     ...(hardening.corsOrigins ? { cors: { origin: hardening.corsOrigins, credentials: false } } : {}),
-    plugins: hardening.enabled
-      ? [
-          ...securityPlugins(config),
-          useMetrics(metrics),
-          useOperationNameInLogs(),
-          useErrorLogging(logger, loggedErrors, (error) => toClientError(error) !== undefined),
-        ]
-      : [],
+    plugins: [
+      // Always on: stopping ends every subscription's stream (app.ts stop()).
+      useShutdown(shutdown),
+      ...(hardening.enabled
+        ? [
+            ...securityPlugins(config),
+            useMetrics(metrics),
+            useOperationNameInLogs(),
+            useErrorLogging(logger, loggedErrors, (error) => toClientError(error) !== undefined),
+          ]
+        : []),
+    ],
   });
 }
 
