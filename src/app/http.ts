@@ -40,7 +40,11 @@ export function createYogaServer({ services, metrics }: Wiring, logger: Logger, 
             ...securityPlugins(config),
             useMetrics(metrics),
             useOperationNameInLogs(),
-            useErrorLogging(logger, loggedErrors, (error) => toClientError(error) !== undefined),
+            // Coded answers are not incidents, except a database outage: that one is logged.
+            useErrorLogging(logger, loggedErrors, (error) => {
+              const coded = toClientError(error);
+              return coded !== undefined && coded.extensions.code !== "UNAVAILABLE";
+            }),
           ]
         : []),
     ],
