@@ -59,15 +59,22 @@ $$;
 CREATE TRIGGER "Event_registered_writer" BEFORE INSERT ON "Event"
   FOR EACH STATEMENT EXECUTE FUNCTION event_log_require_writer();
 
--- Transaction ids (low 32 bits) of the registered writers of this database that have one.
-CREATE FUNCTION event_log_writer_xids() RETURNS TABLE (xid32 bigint, pid integer) LANGUAGE sql VOLATILE AS $$
+-- The registered writers of this database that have a transaction id: its low 32 bits (pg_locks
+-- shows 32-bit xids), and their pid. One scan of the lock table.
+CREATE FUNCTION event_log_writer_xids() RETURNS TABLE (xid32 bigint, pid integer) LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN QUERY
+  WITH locks AS MATERIALIZED (
+    SELECT l.locktype, l.virtualtransaction, l.transactionid, l.pid
+    FROM pg_locks l
+    WHERE l.granted
+      AND ((l.locktype = 'advisory' AND l.classid = 1165387374 AND l.objid = 1951165287 AND l.objsubid = 2
+            AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()))
+        OR (l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock')))
   SELECT t.transactionid::text::bigint, w.pid
-  FROM pg_locks w
-  JOIN pg_locks t ON t.virtualtransaction = w.virtualtransaction
-   AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.granted
-  WHERE w.locktype = 'advisory' AND w.granted
-    AND w.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-    AND w.classid = 1165387374 AND w.objid = 1951165287 AND w.objsubid = 2
+  FROM locks w JOIN locks t ON t.virtualtransaction = w.virtualtransaction AND t.locktype = 'transactionid'
+  WHERE w.locktype = 'advisory';
+END;
 $$;
 
 CREATE FUNCTION event_log_horizon(p_snapshot pg_snapshot) RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
@@ -79,8 +86,18 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pg_snapshot_xip(p_snapshot)) THEN
     RETURN v_xmax;
   END IF;
-  -- First who holds the writer lock now ...
-  SELECT array_agg(xid32) INTO v_writers FROM event_log_writer_xids();
+  -- First who holds the writer lock now (inline, not through event_log_writer_xids(): plpgsql keeps
+  -- this plan, and the lock table is read once) ...
+  WITH locks AS MATERIALIZED (
+    SELECT l.locktype, l.virtualtransaction, l.transactionid
+    FROM pg_locks l
+    WHERE l.granted
+      AND ((l.locktype = 'advisory' AND l.classid = 1165387374 AND l.objid = 1951165287 AND l.objsubid = 2
+            AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()))
+        OR (l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock')))
+  SELECT array_agg(t.transactionid::text::bigint) INTO v_writers
+  FROM locks w JOIN locks t ON t.virtualtransaction = w.virtualtransaction AND t.locktype = 'transactionid'
+  WHERE w.locktype = 'advisory';
   -- ... then, in a later statement, which of the snapshot's running transactions have finished.
   SELECT min(r.txid) INTO v_horizon
   FROM (SELECT x::text::bigint AS txid FROM pg_snapshot_xip(p_snapshot) x) r
