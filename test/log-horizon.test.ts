@@ -162,6 +162,30 @@ describe("registered writers hold the horizon; nothing else can append", () => {
     }
   });
 
+  it("a writer whose session dies stops holding the horizon; app sessions end idle transactions", async () => {
+    const prisma = server.app.services.prisma;
+    const writer = new pg.Client({ connectionString: inject("databaseUrl") });
+    writer.on("error", () => {});
+    await writer.connect();
+    await writer.query("BEGIN");
+    await writer.query("SELECT event_log_register()");
+    const [row] = (
+      await writer.query<{ txid: string; pid: number }>(
+        "SELECT pg_current_xact_id()::text AS txid, pg_backend_pid() AS pid",
+      )
+    ).rows;
+    const txid = BigInt(row?.txid ?? "0");
+    expect((await headPosition(prisma)).txid).toBeLessThanOrEqual(txid);
+    // The writer's session dies (as its process would): this one backend, by its pid.
+    await prisma.$queryRaw`SELECT pg_terminate_backend(${row?.pid}::int)`;
+    await waitUntil(async () => (await headPosition(prisma)).txid > txid, "the head to pass the dead writer");
+    await writer.end().catch(() => {});
+    // A writer that stays idle in its transaction is ended by the server after this long.
+    const [setting] = await prisma.$queryRaw<{ value: string }[]>`
+      SELECT current_setting('idle_in_transaction_session_timeout') AS value`;
+    expect(setting?.value).toBe("30s");
+  });
+
   it("an INSERT into Event without registering is refused", async () => {
     const client = new pg.Client({ connectionString: inject("databaseUrl") });
     await client.connect();
