@@ -64,13 +64,20 @@ export type EventFilter = {
 };
 
 /**
- * The log's horizon, for the statement it appears in: events with a txid below it can all be read
- * now, and no event can commit below it later. It waits only for this database's registered log
- * writers (event_log_register(), called by writer.ts and send_message), not for every transaction
- * on the server: see prisma/migrations/*_event_log_writers for the function and why it is gap-free.
- * Evaluated once per statement (an InitPlan), against the statement's own snapshot.
+ * The log's horizon now: events with a txid below it can all be read by any LATER statement, and
+ * no event can commit below it any more. It waits only for this database's registered log writers
+ * (event_log_register(), called by writer.ts and send_message), not for every transaction on the
+ * server, and it never moves back. Read it in a statement of its own, before the statement that
+ * reads below it (in READ COMMITTED, that one's snapshot is later): see
+ * prisma/migrations/*_event_log_writers for the function and why this is gap-free.
  */
-const HORIZON = Prisma.sql`(SELECT event_log_horizon(pg_current_snapshot()))`;
+export async function logHorizon(prisma: LogReader): Promise<bigint> {
+  const [row] = await prisma.$queryRaw<{ horizon: bigint }[]>`SELECT event_log_horizon() AS horizon`;
+  return row?.horizon ?? 0n;
+}
+
+/** Marks the statements that read below the horizon (the statement counter of the tests skips them). */
+const READER = Prisma.raw("/* reads below event_log_horizon() */");
 
 /**
  * Events after `after`, in log order, that no still-running writer can precede: only transactions
@@ -87,11 +94,13 @@ export async function readEvents(
   const types = filter?.types ?? null;
   const outside = filter?.outsideTypes ?? null;
   const scoped = filter !== undefined && (conversations !== null || user !== null);
-  return prisma.$queryRaw<LogEvent[]>`
+  const horizon = await logHorizon(prisma);
+  if (after.txid >= horizon) return [];
+  return prisma.$queryRaw<LogEvent[]>`${READER}
     SELECT id, txid, type, "conversationId", "userId", "messageId", seq, payload, "createdAt"
     FROM "Event"
     WHERE (txid, id) > (${after.txid}, ${after.id})
-      AND txid < ${HORIZON}
+      AND txid < ${horizon}
       AND (${!scoped} OR "conversationId" = ANY(${conversations ?? []}::uuid[])
         OR ("userId" = ${user}::uuid AND ("conversationId" IS NULL OR ${outside === null}
           OR type = ANY(${outside ?? []}::text[]))))
@@ -107,11 +116,13 @@ export async function countEvents(prisma: LogReader, after: Position, filter?: E
   const types = filter?.types ?? null;
   const outside = filter?.outsideTypes ?? null;
   const scoped = filter !== undefined && (conversations !== null || user !== null);
-  const [row] = await prisma.$queryRaw<{ n: number }[]>`
+  const horizon = await logHorizon(prisma);
+  if (after.txid >= horizon) return 0;
+  const [row] = await prisma.$queryRaw<{ n: number }[]>`${READER}
     SELECT count(*)::int AS n
     FROM "Event"
     WHERE (txid, id) > (${after.txid}, ${after.id})
-      AND txid < ${HORIZON}
+      AND txid < ${horizon}
       AND (${!scoped} OR "conversationId" = ANY(${conversations ?? []}::uuid[])
         OR ("userId" = ${user}::uuid AND ("conversationId" IS NULL OR ${outside === null}
           OR type = ANY(${outside ?? []}::text[]))))
@@ -121,10 +132,9 @@ export async function countEvents(prisma: LogReader, after: Position, filter?: E
 
 /** The position every reader starting now begins after: all that has finished so far. */
 export async function headPosition(prisma: LogReader): Promise<Position> {
-  const [row] = await prisma.$queryRaw<{ horizon: bigint }[]>`SELECT ${HORIZON} AS horizon`;
   // Nothing below the horizon can still commit; (horizon, 0) sorts after all of it and before
   // anything newer.
-  return { txid: row?.horizon ?? 0n, id: 0n };
+  return { txid: await logHorizon(prisma), id: 0n };
 }
 
 /** A transaction snapshot: which transactions had committed when it was taken. */
@@ -137,15 +147,16 @@ export type Snapshot = {
 
 /** PostgreSQL's current snapshot ("xmin:xmax:xip,..."), for starting a stream at "now" exactly. */
 export async function currentSnapshot(prisma: PrismaClient): Promise<Snapshot> {
-  // The horizon of the same statement: every event below it is visible to this snapshot (a
-  // transaction of the snapshot that runs on below it is no writer), so it is all history.
-  const [row] = await prisma.$queryRaw<{ snapshot: string; horizon: bigint }[]>`
-    SELECT pg_current_snapshot()::text AS snapshot, ${HORIZON} AS horizon`;
+  // The horizon first: every event below it is visible to the (later) snapshot, so it is all history.
+  const horizon = await logHorizon(prisma);
+  const [row] = await prisma.$queryRaw<
+    { snapshot: string }[]
+  >`SELECT pg_current_snapshot()::text AS snapshot`;
   const [, xmax = "0", xip = ""] = (row?.snapshot ?? "0:0:").split(":");
   const running = new Set(xip ? xip.split(",").map((x) => BigInt(x)) : []);
   const max = BigInt(xmax);
   return {
-    start: { txid: row?.horizon ?? 0n, id: 0n },
+    start: { txid: horizon, id: 0n },
     sawCommitted: (txid) => txid < max && !running.has(txid),
   };
 }
@@ -156,7 +167,7 @@ export type HorizonLag = { transactions: number; oldestWriterSeconds: number };
 /** For the `event_log_horizon_lag_transactions` and `event_log_oldest_writer_seconds` metrics. */
 export async function horizonLag(prisma: PrismaClient): Promise<HorizonLag> {
   const [row] = await prisma.$queryRaw<{ transactions: bigint; seconds: number | null }[]>`
-    SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint - ${HORIZON} AS transactions,
+    SELECT greatest(pg_snapshot_xmax(pg_current_snapshot())::text::bigint - event_log_horizon(), 0) AS transactions,
            (SELECT extract(epoch FROM now() - min(a.xact_start))::float8
               FROM pg_stat_activity a
              WHERE a.pid IN (SELECT w.pid FROM event_log_writer_xids() w)) AS seconds`;
@@ -203,14 +214,15 @@ export async function pruneEvents(
       const [state] = await tx.$queryRaw<{ txid: bigint; id: bigint }[]>`
         SELECT "prunedBeforeTxid" AS txid, "prunedBeforeId" AS id FROM "EventLogState" WHERE id = 1 FOR UPDATE`;
       const from = { txid: state?.txid ?? 0n, id: state?.id ?? 0n };
+      const horizon = await logHorizon(tx);
       // The next batch in log order; the old ones are those before its first young event.
       const [batch] = await tx.$queryRaw<
         { scanned: number; old: number; txid: bigint | null; id: bigint | null }[]
-      >`
+      >`${READER}
         WITH batch AS (
           SELECT txid, id, "createdAt" >= ${olderThan} AS young
           FROM "Event"
-          WHERE (txid, id) > (${from.txid}, ${from.id}) AND txid < ${HORIZON}
+          WHERE (txid, id) > (${from.txid}, ${from.id}) AND txid < ${horizon}
           ORDER BY txid, id
           LIMIT ${batchSize}),
         marked AS (SELECT txid, id, bool_or(young) OVER (ORDER BY txid, id) AS stop FROM batch),

@@ -12,25 +12,26 @@
 --    src/events/writer.ts calls it first thing; send_message (redefined below) calls it before it
 --    takes its transaction id. A statement trigger on "Event" refuses inserts by anyone who did not
 --    register, so nothing can bypass it.
--- 2. event_log_horizon(snapshot) is the oldest transaction of the reader's statement snapshot that
---    is running and registered, or has finished since the snapshot was taken (it might have been a
---    writer whose events the snapshot cannot see); with none, the snapshot's xmax. Readers read
---    only txid < horizon, in the same statement as the snapshot.
+-- 2. event_log_horizon() is, in a snapshot S0 it takes itself and a read of pg_locks right after
+--    it, the oldest transaction of S0 that is running and registered; with none, S0's xmax. The
+--    reader then reads txid < horizon in a LATER statement (READ COMMITTED: a later snapshot).
 --
 -- Why no event can commit below a horizon a reader has passed: take a writer W with transaction id
--- w < horizon whose events the reader's snapshot S did not see. Then w < xmax(S), so w was assigned
--- before S, so W registered before S (it registers before it has an id) and holds the lock until
--- after its commit is visible. The function reads pg_locks after S; then checks, later still,
--- whether each running transaction of S has finished. If W was still running at the pg_locks read,
--- it is listed as a writer; if not, it has finished by the later check. Either way w bounds the
--- horizon: a contradiction. A transaction of S that is still running at the check and is not
--- listed cannot ever write events (it has an id, so it can no longer register). Transactions
--- without an id (read-only so far) get one later, above xmax(S).
+-- w < horizon whose events the reader's snapshot S did not see, so W had not finished at S. Then
+-- w < xmax(S0): W had its id before S0, so it registered before S0 (it registers before it has an
+-- id), and it holds the lock until after its commit is visible, so past S, which comes after the
+-- pg_locks read. So at that read W held the lock and had its id: it is listed, and w (in S0's
+-- running list) bounds the horizon: a contradiction. Transactions without an id at S0 get one
+-- later, at or above xmax(S0). Transactions that never register (other databases, pg-boss, reads,
+-- writes of other tables) can never append, so they never count.
+-- The horizon never moves back between two calls one after the other: a writer listed by the
+-- later call with an id below the earlier horizon had that id before the earlier S0, so the
+-- earlier call listed it too; and xmax only grows. So a cursor handed out stays below every later
+-- horizon.
 --
--- pg-boss's transactions, read-only transactions, other databases and non-writing transactions
--- here never take the lock, so they never hold the horizon. A writer that hangs is ended by
--- idle_in_transaction_session_timeout (src/core/db.ts) or Prisma's transaction timeout; a crashed
--- one releases the lock with its session.
+-- A writer that stays open holds the horizon (and so every subscriber) for that long: one idle in
+-- its transaction is ended by idle_in_transaction_session_timeout (src/core/db.ts), one that runs
+-- on by Prisma's transaction timeout; a crashed one releases the lock with its session.
 
 CREATE FUNCTION event_log_register() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -77,17 +78,21 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION event_log_horizon(p_snapshot pg_snapshot) RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+CREATE FUNCTION event_log_horizon() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-  v_xmax bigint := pg_snapshot_xmax(p_snapshot)::text::bigint;
+  v_snapshot pg_snapshot;
   v_writers bigint[];
   v_horizon bigint;
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_snapshot_xip(p_snapshot)) THEN
-    RETURN v_xmax;
+  -- The reader's snapshot must come after this call: a later statement of a READ COMMITTED transaction.
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'the event log is read in READ COMMITTED transactions only' USING ERRCODE = '0A000';
   END IF;
-  -- First who holds the writer lock now (inline, not through event_log_writer_xids(): plpgsql keeps
-  -- this plan, and the lock table is read once) ...
+  v_snapshot := pg_current_snapshot(); -- S0 (a volatile function's own, fresh snapshot)
+  IF NOT EXISTS (SELECT FROM pg_snapshot_xip(v_snapshot)) THEN
+    RETURN pg_snapshot_xmax(v_snapshot)::text::bigint;
+  END IF;
+  -- After S0, who holds the writer lock (one scan of the lock table; plpgsql keeps the plan) ...
   WITH locks AS MATERIALIZED (
     SELECT l.locktype, l.virtualtransaction, l.transactionid
     FROM pg_locks l
@@ -98,12 +103,11 @@ BEGIN
   SELECT array_agg(t.transactionid::text::bigint) INTO v_writers
   FROM locks w JOIN locks t ON t.virtualtransaction = w.virtualtransaction AND t.locktype = 'transactionid'
   WHERE w.locktype = 'advisory';
-  -- ... then, in a later statement, which of the snapshot's running transactions have finished.
-  SELECT min(r.txid) INTO v_horizon
-  FROM (SELECT x::text::bigint AS txid FROM pg_snapshot_xip(p_snapshot) x) r
-  WHERE r.txid % 4294967296 = ANY (coalesce(v_writers, '{}'))
-     OR pg_xact_status(r.txid::text::xid8) IS DISTINCT FROM 'in progress';
-  RETURN coalesce(v_horizon, v_xmax);
+  -- ... and the oldest of them that S0 saw running (pg_locks shows the low 32 bits of an id).
+  SELECT min(x::text::bigint) INTO v_horizon
+  FROM pg_snapshot_xip(v_snapshot) x
+  WHERE x::text::bigint % 4294967296 = ANY (coalesce(v_writers, '{}'));
+  RETURN coalesce(v_horizon, pg_snapshot_xmax(v_snapshot)::text::bigint);
 END;
 $$;
 

@@ -122,7 +122,7 @@ export async function createWebhookEndpoint(ctx: Pick<Services, "prisma">, input
 async function holdDispatchPosition(tx: Prisma.TransactionClient) {
   await tx.$executeRaw`
     INSERT INTO "WebhookDispatchState" (id, txid, "eventId")
-    VALUES (1, (SELECT event_log_horizon(pg_current_snapshot())), 0)
+    VALUES (1, event_log_horizon(), 0)
     ON CONFLICT (id) DO NOTHING`;
   await tx.$queryRaw`SELECT 1 FROM "WebhookDispatchState" WHERE id = 1 FOR UPDATE`;
 }
