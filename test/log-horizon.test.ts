@@ -186,6 +186,20 @@ describe("registered writers hold the horizon; nothing else can append", () => {
     expect(setting?.value).toBe("30s");
   });
 
+  it("the horizon is only read where the reading statement comes after it (READ COMMITTED)", async () => {
+    const client = new pg.Client({ connectionString: inject("databaseUrl") });
+    await client.connect();
+    try {
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
+      await expect(client.query("SELECT event_log_horizon()")).rejects.toThrow(/READ COMMITTED/);
+      await client.query("ROLLBACK");
+      const [row] = (await client.query<{ h: string }>("SELECT event_log_horizon()::text AS h")).rows;
+      expect(BigInt(row?.h ?? "0")).toBeGreaterThan(0n);
+    } finally {
+      await client.end();
+    }
+  });
+
   it("an INSERT into Event without registering is refused", async () => {
     const client = new pg.Client({ connectionString: inject("databaseUrl") });
     await client.connect();
