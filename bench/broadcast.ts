@@ -106,6 +106,8 @@ async function rawRun(pool: pg.Pool, round: number): Promise<Run> {
   try {
     for (;;) {
       await c.query("BEGIN");
+      // A log writer registers first, as the app's writer does (prisma/migrations/*_event_log_writers).
+      await c.query("SELECT event_log_register()");
       const { rows } = await c.query<{ id: string }>(
         `SELECT id::text FROM "User" WHERE id > $1::uuid ORDER BY id LIMIT $2`,
         [cursor, BATCH],

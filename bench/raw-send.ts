@@ -18,6 +18,8 @@ export async function rawSend(pool: pg.Pool, conversationId: string, senderId: s
   const c = await pool.connect();
   try {
     await c.query("BEGIN");
+    // A log writer registers first, as the app's writer does (prisma/migrations/*_event_log_writers).
+    await c.query("SELECT event_log_register()");
     // Seq allocation under the conversation row lock, with the same active-membership guard.
     const { rows } = await c.query<{ seq: number }>(
       `UPDATE "Conversation" c

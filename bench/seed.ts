@@ -44,6 +44,8 @@ export async function seedHistory(db: pg.Pool, spec: HistorySpec): Promise<void>
   const c = await db.connect();
   try {
     await c.query("BEGIN");
+    // A log writer registers first, as the app's writer does (prisma/migrations/*_event_log_writers).
+    await c.query("SELECT event_log_register()");
     const id = spec.conversationId;
     const { rows } = await c.query<{ lastSeq: number }>(
       `SELECT "lastSeq" FROM "Conversation" WHERE id = $1 FOR UPDATE`,

@@ -6,6 +6,7 @@ import { createLogger } from "../core/logger.ts";
 import type { AppServices } from "../schema/context.ts";
 import { createHttpServer, createYogaServer } from "./http.ts";
 import { wireServices } from "./services.ts";
+import { Shutdown } from "./shutdown.ts";
 import { startWorkers } from "./workers.ts";
 import { attachWebSocket } from "./ws.ts";
 
@@ -16,8 +17,9 @@ export type App = {
   /** Listens (port 0 picks a free port) and resolves with the GraphQL endpoint URL. */
   start(port?: number, host?: string): Promise<string>;
   /**
-   * Stops accepting, closes WebSockets with 1001 (going away), lets in-flight requests finish,
-   * then closes pub/sub and the database. Safe to call twice.
+   * Stops accepting, completes every live subscription (SSE streams end), closes WebSockets with
+   * 1001 (going away), lets in-flight requests finish, then closes pub/sub and the database. Safe
+   * to call twice.
    */
   stop(): Promise<void>;
 };
@@ -32,12 +34,20 @@ export async function buildApp(config: Config): Promise<App> {
   const { services, db } = wiring;
   const logger = createLogger(config.hardening.logLevel);
   const stopWorkers = await startWorkers(services);
-  const yoga = createYogaServer(wiring, logger);
+  const shutdown = new Shutdown();
+  const yoga = createYogaServer(wiring, logger, shutdown);
   const server = createHttpServer(wiring, yoga, logger);
   const sockets = new Set<Socket>();
   server.on("connection", (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
+  });
+  // While stopping, a response that ends (an SSE stream completed by `shutdown`, an in-flight
+  // request) leaves its keep-alive socket idle: close it then, rather than at the forced deadline.
+  server.on("request", (_req, res) => {
+    res.once("finish", () => {
+      if (shutdown.closing) setImmediate(() => server.closeIdleConnections());
+    });
   });
   const ws = attachWebSocket(server, yoga, services);
 
@@ -59,6 +69,9 @@ export async function buildApp(config: Config): Promise<App> {
     stop: () => {
       stopping ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Every live subscription completes now: SSE streams end (their sockets then close as
+        // idle), graphql-ws operations get Complete before their sockets close with 1001.
+        shutdown.close();
         await ws.close();
         // Idle keep-alive sockets would hold close() open; in-flight requests finish first.
         server.closeIdleConnections();

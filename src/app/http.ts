@@ -11,8 +11,9 @@ import { createHttpHandler } from "./http-handler.ts";
 import { securityPlugins } from "./security/plugins.ts";
 import type { Wiring } from "./services.ts";
 import { useSessionWatch } from "./session-watch.ts";
+import { type Shutdown, useShutdown } from "./shutdown.ts";
 
-export function createYogaServer({ services, metrics }: Wiring, logger: Logger) {
+export function createYogaServer({ services, metrics }: Wiring, logger: Logger, shutdown: Shutdown) {
   const config = services.config;
   const hardening = config.hardening;
   const loggedErrors = new WeakSet<object>();
@@ -33,14 +34,20 @@ export function createYogaServer({ services, metrics }: Wiring, logger: Logger) 
     batching: false,
     ...(hardening.corsOrigins ? { cors: { origin: hardening.corsOrigins, credentials: false } } : {}),
     plugins: [
-      // Not a hardening option: a revoked token's subscriptions end whatever the settings.
+      // Not hardening options: a revoked token's subscriptions end, and stopping ends every
+      // subscription's stream (app.ts stop()), whatever the settings.
       useSessionWatch(),
+      useShutdown(shutdown),
       ...(hardening.enabled
         ? [
             ...securityPlugins(config),
             useMetrics(metrics),
             useOperationNameInLogs(),
-            useErrorLogging(logger, loggedErrors, (error) => toClientError(error) !== undefined),
+            // Coded answers are not incidents, except a database outage: that one is logged.
+            useErrorLogging(logger, loggedErrors, (error) => {
+              const coded = toClientError(error);
+              return coded !== undefined && coded.extensions.code !== "UNAVAILABLE";
+            }),
           ]
         : []),
     ],

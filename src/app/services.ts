@@ -8,6 +8,7 @@ import { createLimits } from "../core/limits.ts";
 import { type AppMetrics, createMetrics } from "../core/metrics.ts";
 import { createLocalPubSub, createRedisPubSub } from "../core/pubsub.ts";
 import { EventHub } from "../events/hub.ts";
+import { horizonLag } from "../events/log.ts";
 import { Sessions } from "../features/users/sessions.ts";
 import type { AppServices } from "../schema/context.ts";
 
@@ -45,6 +46,7 @@ export async function wireServices(config: Config): Promise<Wiring> {
   await hub.start();
   const jobs = await Jobs.open(db, config.jobs);
   metrics.setQueueDepthSource(() => jobs.depth());
+  metrics.setLogHorizonSource(() => horizonLag(db.prisma));
   const jwtKey = new TextEncoder().encode(config.jwtSecret);
   const sessions = new Sessions({ prisma: db.prisma, jwtKey });
   // Every instance reads every revocation from the log: it forgets those sessions and ends their

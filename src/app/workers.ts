@@ -1,6 +1,8 @@
 // Starts this instance's background workers: every queue's handler, plus the loops that feed
-// queues from durable state (the webhook dispatcher). Each domain registers its own in one file.
+// queues from durable state (the webhook dispatcher), and the event log's retention. Each domain
+// registers its own in one file.
 
+import { registerRetentionWorker } from "../events/retention.ts";
 import type { LiveServices, RegisterWorkers, StopWorker } from "../events/services.ts";
 import { registerBroadcastWorkers } from "../features/broadcasts/broadcasts.jobs.ts";
 import { registerScheduledWorkers } from "../features/messaging/scheduled-messages.jobs.ts";
@@ -12,6 +14,7 @@ const REGISTRATIONS: RegisterWorkers[] = [
   registerScheduledWorkers,
   registerBroadcastWorkers,
   registerWebhookWorkers,
+  registerRetentionWorker,
 ];
 
 /** Registers every worker (unless JOB_CONCURRENCY=0); returns a function that stops them. */

@@ -33,6 +33,10 @@ const schema = z.object({
   MAX_PAGE_SIZE: z.coerce.number().int().positive().default(100),
   /** How often each instance reads the event log when no pub/sub notice woke it (ms). */
   EVENT_POLL_MS: z.coerce.number().int().min(10).default(1000),
+  /** Events older than this many days are deleted by the hourly retention job (0 keeps them all). */
+  EVENT_RETENTION_DAYS: z.coerce.number().min(0).default(30),
+  /** Events the retention job deletes per batch, each batch its own short transaction. */
+  EVENT_RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(5_000),
   // Production hardening (README, "Production hardening"). Booleans take true/false, 1/0, on/off.
   /** "off" drops limits, rate limits, metrics and request logs: for benchmarking the overhead only. */
   HARDENING: z.enum(["on", "off"]).default("on"),
@@ -110,6 +114,8 @@ export type Config = {
   maxMessageLength: number;
   maxPageSize: number;
   eventPollMs: number;
+  /** Event log retention (EVENT_RETENTION_DAYS, 0 = keep everything; EVENT_RETENTION_BATCH_SIZE). */
+  eventRetention: { days: number; batchSize: number };
   /** Production hardening; see src/security, src/http, src/observability and src/limits.ts. */
   hardening: HardeningConfig;
   jobs: { maxAttempts: number; retryDelaySeconds: number; pollSeconds: number; concurrency: number };
@@ -205,6 +211,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxMessageLength: e.MAX_MESSAGE_LENGTH,
     maxPageSize: e.MAX_PAGE_SIZE,
     eventPollMs: e.EVENT_POLL_MS,
+    eventRetention: { days: e.EVENT_RETENTION_DAYS, batchSize: e.EVENT_RETENTION_BATCH_SIZE },
     hardening: {
       enabled: e.HARDENING === "on",
       // Both default to on outside production, off in it.

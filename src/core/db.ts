@@ -42,6 +42,10 @@ export type DatabaseConfig = {
 // the single connection, and for a loaded pool. Ten seconds still fails a stuck transaction quickly.
 const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 10_000 } as const;
 
+/** PostgreSQL ends a session idle in a transaction this long (longer than any transaction's timeout). */
+export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 30_000;
+const CONNECT_TIMEOUT_MS = 5_000;
+
 export async function openDatabase(config: DatabaseConfig): Promise<Database> {
   const log = config.log ?? ((message: string) => console.log(message));
   return config.databaseUrl
@@ -66,7 +70,16 @@ async function openPostgres(
   // Migrations first, on their own connection holding the advisory lock: instances starting together
   // apply them once, and nobody queries a half-migrated schema.
   await applyMigrations(url, { log });
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    // A session left idle inside a transaction (a stuck caller) is ended by the server, releasing
+    // its locks and, for an event-log writer, the log's horizon that every subscriber waits on.
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    // An unreachable server fails a connection attempt instead of hanging the request (answered
+    // UNAVAILABLE, see core/errors.ts).
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+  });
   // An idle client losing its connection emits 'error' on the pool; unhandled, that would crash the process.
   const adapter = new PrismaPg(pool, {
     onPoolError: (error) => console.error(`database pool error: ${error.message}`),

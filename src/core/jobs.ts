@@ -25,6 +25,8 @@ export type JobMap = {
   "message.fire": { scheduledMessageId: string };
   /** Calls one webhook endpoint with one event. */
   "webhook.deliver": { webhookDeliveryId: string };
+  /** Deletes event-log rows older than EVENT_RETENTION_DAYS, in batches (events/retention.ts). */
+  "events.prune": Record<string, never>;
 };
 
 export type JobName = keyof JobMap;
@@ -36,6 +38,7 @@ export const JOB_NAMES = [
   "notification.fire",
   "message.fire",
   "webhook.deliver",
+  "events.prune",
 ] as const satisfies readonly JobName[];
 
 export type EnqueueOptions = {
@@ -167,6 +170,25 @@ export class Jobs {
       })),
       { db: transactionExecutor(tx) },
     );
+  }
+
+  /**
+   * Enqueues a job of `name` now (outside any transaction) unless one was already enqueued in the
+   * current `everySeconds` slot, by any instance: pg-boss's throttle (a unique singleton key per
+   * slot). For periodic maintenance every instance may ask for; at most one runs per slot.
+   */
+  async sendOncePer<N extends JobName>(
+    name: N,
+    data: JobMap[N],
+    everySeconds: number,
+  ): Promise<string | null> {
+    const id = await this.boss.send(name, data, {
+      ...this.sendOptions({}),
+      singletonKey: name,
+      singletonSeconds: everySeconds,
+    });
+    if (id) this.wake(name);
+    return id;
   }
 
   /** Wakes this instance's idle workers of `name` (after a commit that enqueued for them). */

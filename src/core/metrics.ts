@@ -18,6 +18,9 @@ export type AppMetrics = {
   /** Log events handed to live subscriptions by this instance's reader (one per event and listener). */
   eventsDelivered: Counter;
   pubsubReconnects: Counter;
+  /** Events deleted by log retention, and the batches (short transactions) that deleted them. */
+  eventsPruned: Counter;
+  eventPruneBatches: Counter;
   activeSubscriptions: Gauge;
   /** Where the active WebSocket count comes from (the app's WebSocketServer). */
   setWebSocketCount(source: () => number): void;
@@ -26,6 +29,11 @@ export type AppMetrics = {
    * until one does, the gauge reads 0. A failing callback leaves the last value.
    */
   setQueueDepthSource(source: () => Promise<number>): void;
+  /**
+   * Where the event log's horizon lag comes from (`event_log_horizon_lag_transactions`,
+   * `event_log_oldest_writer_seconds`): read at each scrape; 0 until a source is set.
+   */
+  setLogHorizonSource(source: () => Promise<{ transactions: number; oldestWriterSeconds: number }>): void;
   /** A bounded operation-name label: the name, "anonymous", or "other" past the cap. */
   operationLabel(name: string | undefined | null): string;
 };
@@ -34,6 +42,7 @@ export function createMetrics(): AppMetrics {
   const registry = new Registry();
   let wsCount: () => number = () => 0;
   let queueDepth: (() => Promise<number>) | null = null;
+  let horizon: (() => Promise<{ transactions: number; oldestWriterSeconds: number }>) | null = null;
   const seenNames = new Set<string>();
   const labelNames = ["operation_name", "operation_type"] as const;
   const metrics: AppMetrics = {
@@ -66,6 +75,16 @@ export function createMetrics(): AppMetrics {
       help: "Times the pub/sub subscriber connection came back after a loss",
       registers: [registry],
     }),
+    eventsPruned: new Counter({
+      name: "events_pruned_total",
+      help: "Event-log rows deleted by retention (EVENT_RETENTION_DAYS) on this instance",
+      registers: [registry],
+    }),
+    eventPruneBatches: new Counter({
+      name: "event_prune_batches_total",
+      help: "Retention batches run on this instance, each its own short transaction",
+      registers: [registry],
+    }),
     activeSubscriptions: new Gauge({
       name: "graphql_active_subscriptions",
       help: "Subscriptions streaming right now (WebSocket and SSE)",
@@ -76,6 +95,9 @@ export function createMetrics(): AppMetrics {
     },
     setQueueDepthSource: (source) => {
       queueDepth = source;
+    },
+    setLogHorizonSource: (source) => {
+      horizon = source;
     },
     operationLabel: (name) => {
       if (!name) return "anonymous";
@@ -105,6 +127,36 @@ export function createMetrics(): AppMetrics {
       } catch {
         // keep the last value: a scrape must not fail because the queue could not be counted
       }
+    },
+  });
+  // One read of the horizon per scrape feeds both gauges (collect runs for each; share the read).
+  let reading: Promise<{ transactions: number; oldestWriterSeconds: number } | null> | null = null;
+  const readHorizon = () => {
+    reading ??= (horizon ? horizon().catch(() => null) : Promise.resolve(null)).finally(() => {
+      setImmediate(() => {
+        reading = null;
+      });
+    });
+    return reading;
+  };
+  new Gauge({
+    name: "event_log_horizon_lag_transactions",
+    help: "Transaction ids between the newest one assigned and the event log's horizon (held back by open log writers)",
+    registers: [registry],
+    async collect() {
+      const lag = await readHorizon();
+      if (lag) this.set(lag.transactions);
+      else if (!horizon) this.set(0);
+    },
+  });
+  new Gauge({
+    name: "event_log_oldest_writer_seconds",
+    help: "Age of the oldest open event-log writer transaction in this database (0 when none): how long it holds subscribers back",
+    registers: [registry],
+    async collect() {
+      const lag = await readHorizon();
+      if (lag) this.set(lag.oldestWriterSeconds);
+      else if (!horizon) this.set(0);
     },
   });
   return metrics;

@@ -2,9 +2,10 @@ import { badInput } from "../core/errors.ts";
 import type { PositionJson } from "../core/pubsub.ts";
 
 /**
- * A place in the event log. Events are read in (txid, id) order and only below the oldest running
- * transaction, so once a reader has passed a position no event can still commit behind it: a
- * position is a gap-free resume point, on any instance.
+ * A place in the event log. Events are read in (txid, id) order and only below the log's horizon
+ * (the oldest registered log writer still running, see log.ts), so once a reader has passed a
+ * position no event can still commit behind it: a position is a gap-free resume point, on any
+ * instance.
  */
 export type Position = { txid: bigint; id: bigint };
 

@@ -126,6 +126,9 @@ export async function eventStream(
         // Filtered events are skipped by `deliver`'s cursor; move past the batch regardless.
         if (isAfter(eventPosition(last), cursor)) cursor = eventPosition(last);
       }
+      // Retention may have pruned past the cursor while we replayed (the check above came first):
+      // the batch that removed what we missed committed before our read, so it shows here.
+      if (after && !failed) await checkStillRetained(ctx, after);
       live = true;
       for (const e of buffered.splice(0)) deliver(e);
     } catch (error) {
@@ -139,19 +142,25 @@ export async function eventStream(
 /** A cursor must lie inside the retained log: older ones were pruned, newer ones are not ours. */
 export async function checkResumable(ctx: Pick<Services, "prisma">, after: Position) {
   const [pruned, head] = await Promise.all([prunedBefore(ctx.prisma), headPosition(ctx.prisma)]);
-  if (comparePositions(after, pruned) < 0) {
-    throw codedError(
-      "BAD_USER_INPUT",
-      "The cursor is older than the retained event log: reload, then subscribe without it",
-      {
-        field: "after",
-        reason: "CURSOR_EXPIRED",
-      },
-    );
-  }
-  // Every real cursor lies below the oldest running transaction; one at or above it could skip
+  if (comparePositions(after, pruned) < 0) throw cursorExpired();
+  // Every real cursor lies below the log horizon; one at or above it could skip
   // events that are still to commit.
   if (after.txid >= head.txid) {
     throw codedError("BAD_USER_INPUT", "The cursor does not come from this server", { field: "after" });
   }
+}
+
+const cursorExpired = () =>
+  codedError(
+    "BAD_USER_INPUT",
+    "The cursor is older than the retained event log: reload, then subscribe without it",
+    {
+      field: "after",
+      reason: "CURSOR_EXPIRED",
+    },
+  );
+
+/** CURSOR_EXPIRED when the log no longer holds what follows `after` (retention pruned past it). */
+export async function checkStillRetained(ctx: Pick<Services, "prisma">, after: Position) {
+  if (comparePositions(after, await prunedBefore(ctx.prisma)) < 0) throw cursorExpired();
 }

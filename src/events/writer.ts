@@ -7,6 +7,9 @@
 //   event in the statement that writes the message, for speed; `writeLoggedStatement` runs it and
 //   announces its position after the commit, exactly as writeTransaction does.
 // Nothing else inserts into "Event" (test/event-log-writer.test.ts checks the source tree).
+// Both register as writers (event_log_register()) before their transaction has an id, and the
+// database refuses appends by anyone who did not: the log's horizon (events/log.ts) waits for
+// registered writers only, not for every transaction on the server.
 import type { EnqueueOptions, JobMap, JobName } from "../core/jobs.ts";
 import type { PubSub } from "../core/pubsub.ts";
 import type { Services } from "../core/services.ts";
@@ -64,6 +67,9 @@ export async function writeTransaction<T>(
   const queues = new Set<JobName>();
   const { result, logged } = await services.prisma.$transaction(async (tx) => {
     queues.clear(); // a retried transaction starts over
+    // First, before the transaction has an id: readers then never pass it while it may still append
+    // (prisma/migrations/*_event_log_writers).
+    await tx.$executeRaw`SELECT event_log_register()`;
     const pending: Pending[] = [];
     const logged: Position[] = [];
     const emit: Emit = Object.assign((one: EventInput) => void pending.push({ one }), {

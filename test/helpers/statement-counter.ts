@@ -19,7 +19,7 @@ function statementText(args: unknown[]): string {
 let active = false;
 
 /** Only the event-log reader (src/events/log.ts readEvents/headPosition) asks for the horizon. */
-const LOG_READER_MARK = "pg_snapshot_xmin(pg_current_snapshot())";
+const LOG_READER_MARK = "event_log_horizon()";
 
 export async function countStatements<T>(fn: () => Promise<T>): Promise<{ result: T; log: StatementLog }> {
   if (active) throw new Error("countStatements does not nest");

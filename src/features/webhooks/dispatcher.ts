@@ -139,7 +139,7 @@ export class WebhookDispatcher {
           ON CONFLICT (id) DO NOTHING`;
         return 0;
       }
-      // readEvents stops below the oldest running transaction: nothing can commit behind `last`.
+      // readEvents stops below the log horizon: nothing can commit behind `last`.
       const events = await readEvents(tx, { txid: state.txid, id: state.eventId }, this.options.batchSize);
       const last = events.at(-1);
       if (!last) return 0;

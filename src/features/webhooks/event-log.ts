@@ -12,7 +12,7 @@ import {
   readEvents,
 } from "../../events/log.ts";
 import { decodeCursor, type Position } from "../../events/position.ts";
-import { checkResumable } from "../../events/stream.ts";
+import { checkResumable, checkStillRetained } from "../../events/stream.ts";
 import { visibleConversationIds } from "../messaging/visibility.ts";
 import { cleanEventTypes, resolveEventData } from "./webhooks.ts";
 
@@ -62,6 +62,8 @@ export async function readEventPage(
   }
   // One more than asked tells whether another page is ready now.
   const events = await readEvents(services.prisma, start, size + 1, filter);
+  // Retention may have pruned past `after` since the check above: then this page has a hole.
+  if (args.after) await checkStillRetained(services, start);
   const page = events.slice(0, size);
   const data = await resolveEventData(services.prisma, page);
   return {

@@ -137,7 +137,7 @@ export async function createWebhookEndpoint(ctx: Pick<Services, "prisma" | "conf
 async function holdDispatchPosition(tx: Prisma.TransactionClient) {
   await tx.$executeRaw`
     INSERT INTO "WebhookDispatchState" (id, txid, "eventId")
-    VALUES (1, pg_snapshot_xmin(pg_current_snapshot())::text::bigint, 0)
+    VALUES (1, event_log_horizon(), 0)
     ON CONFLICT (id) DO NOTHING`;
   await tx.$queryRaw`SELECT 1 FROM "WebhookDispatchState" WHERE id = 1 FOR UPDATE`;
 }
