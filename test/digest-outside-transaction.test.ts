@@ -6,7 +6,6 @@
 // process, SIGKILLed while its record statement waits on a row lock the test holds) leaves a claim;
 // once that claim lapses the next run resends the same email once, same Message-ID, and records it.
 import pg from "pg";
-import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   AddTargetDocument,
@@ -16,7 +15,6 @@ import {
   SignUpDocument,
 } from "./gql/graphql.ts";
 import { Client } from "./helpers/client.ts";
-import { listenLocal } from "./helpers/listen.ts";
 import { killAll, type ServerProc, startServerProcess } from "./helpers/processes.ts";
 import {
   TEST_API_KEY,
@@ -25,47 +23,8 @@ import {
   useScratchDatabase,
   useServer,
 } from "./helpers/server.ts";
+import { type SmtpSink, startSmtp } from "./helpers/smtp.ts";
 import { waitUntil } from "./helpers/wait.ts";
-
-type Mail = { to: string; subject: string; messageId: string; raw: string };
-
-/** A local SMTP server that runs `beforeAccept` for each mail before answering 250. */
-async function startMailServer(beforeAccept: (mail: Mail) => Promise<void>) {
-  const mails: Mail[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["AUTH", "STARTTLS"],
-    logger: false,
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-      stream.on("end", () => {
-        const raw = Buffer.concat(chunks).toString("utf8");
-        const header = (name: string) =>
-          new RegExp(`^${name}:\\s*(.*)$`, "im").exec(raw.split("\r\n\r\n")[0] ?? "")?.[1]?.trim() ?? "";
-        const mail = {
-          to: session.envelope.rcptTo.map((r) => r.address).join(","),
-          subject: header("subject"),
-          messageId: header("message-id"),
-          raw,
-        };
-        beforeAccept(mail).then(
-          () => {
-            mails.push(mail);
-            callback();
-          },
-          (error: Error) => callback(error),
-        );
-      });
-    },
-  });
-  const port = await listenLocal(server, () => server.server.address());
-  return {
-    url: `smtp://127.0.0.1:${port}`,
-    mails,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 /** A digest user: DAILY_DIGEST far from now (no digest job comes due), one email target. */
 async function digestUser(client: Client, system: Client) {
@@ -89,7 +48,7 @@ async function digestUser(client: Client, system: Client) {
 describe("the digest email goes out with no transaction open", () => {
   const scratch = useScratchDatabase("digest_tx");
   let pool: pg.Pool;
-  let mailServer: Awaited<ReturnType<typeof startMailServer>>;
+  let mailServer: SmtpSink;
   /** What the probe saw while each mail was being sent. */
   const seen: { to: string; digestLockFree: boolean; deliveriesLockable: boolean }[] = [];
   /** The user the probe looks at (set before each send). */
@@ -97,26 +56,28 @@ describe("the digest email goes out with no transaction open", () => {
 
   beforeAll(async () => {
     pool = new pg.Pool({ connectionString: scratch.url, max: 3 });
-    mailServer = await startMailServer(async (mail) => {
-      const c = await pool.connect();
-      try {
-        await c.query("BEGIN");
-        const { rows } = await c.query<{ free: boolean }>(
-          "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS free",
-          [`digest:${probed}`],
-        );
-        let deliveriesLockable = true;
+    mailServer = await startSmtp({
+      beforeAccept: async (mail) => {
+        const c = await pool.connect();
         try {
-          await c.query(`SELECT id FROM "Delivery" WHERE "userId" = $1::uuid FOR UPDATE NOWAIT`, [probed]);
-        } catch (error) {
-          if ((error as { code?: string }).code !== "55P03") throw error;
-          deliveriesLockable = false;
+          await c.query("BEGIN");
+          const { rows } = await c.query<{ free: boolean }>(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS free",
+            [`digest:${probed}`],
+          );
+          let deliveriesLockable = true;
+          try {
+            await c.query(`SELECT id FROM "Delivery" WHERE "userId" = $1::uuid FOR UPDATE NOWAIT`, [probed]);
+          } catch (error) {
+            if ((error as { code?: string }).code !== "55P03") throw error;
+            deliveriesLockable = false;
+          }
+          seen.push({ to: mail.to.join(","), digestLockFree: rows[0]?.free === true, deliveriesLockable });
+        } finally {
+          await c.query("ROLLBACK");
+          c.release();
         }
-        seen.push({ to: mail.to, digestLockFree: rows[0]?.free === true, deliveriesLockable });
-      } finally {
-        await c.query("ROLLBACK");
-        c.release();
-      }
+      },
     });
   });
   // Registered before the server: after-hooks run in reverse, so the server stops first.
@@ -154,14 +115,14 @@ describe("the digest email goes out with no transaction open", () => {
       user.client.ok(SendDigestNowDocument, {}),
     ]);
     expect(counts.map((c) => c.sendDigestNow).reduce((a, b) => a + b, 0)).toBe(2);
-    expect(mailServer.mails.filter((m) => m.to === user.address)).toHaveLength(1);
+    expect(mailServer.mails.filter((m) => m.to.join(",") === user.address)).toHaveLength(1);
   });
 });
 
 describe("a run killed between sending and recording", () => {
   const scratch = useScratchDatabase("digest_crash");
   let pool: pg.Pool;
-  let mailServer: Awaited<ReturnType<typeof startMailServer>>;
+  let mailServer: SmtpSink;
   /** Set while the first mail is held: the test's row locks on the user's deliveries. */
   let locker: pg.PoolClient | undefined;
   let lockFor = "";
@@ -176,13 +137,15 @@ describe("a run killed between sending and recording", () => {
 
   beforeAll(async () => {
     pool = new pg.Pool({ connectionString: scratch.url, max: 3 });
-    mailServer = await startMailServer(async () => {
-      if (!lockFor || locker) return;
-      // The first digest mail: lock its deliveries before answering 250, so that the app's record
-      // statement waits on them after the send succeeded.
-      locker = await pool.connect();
-      await locker.query("BEGIN");
-      await locker.query(`SELECT id FROM "Delivery" WHERE "userId" = $1::uuid FOR UPDATE`, [lockFor]);
+    mailServer = await startSmtp({
+      beforeAccept: async () => {
+        if (!lockFor || locker) return;
+        // The first digest mail: lock its deliveries before answering 250, so that the app's record
+        // statement waits on them after the send succeeded.
+        locker = await pool.connect();
+        await locker.query("BEGIN");
+        await locker.query(`SELECT id FROM "Delivery" WHERE "userId" = $1::uuid FOR UPDATE`, [lockFor]);
+      },
     });
   });
 
@@ -223,7 +186,7 @@ describe("a run killed between sending and recording", () => {
     locker?.release();
     locker = undefined;
     lockFor = "";
-    expect(mailServer.mails.filter((m) => m.to === user.address)).toHaveLength(1);
+    expect(mailServer.mails.filter((m) => m.to.join(",") === user.address)).toHaveLength(1);
 
     // The claim outlived its run: the deliveries are still waiting, claimed until the claim lapses.
     const state = async () =>
@@ -244,7 +207,7 @@ describe("a run killed between sending and recording", () => {
     const again = client.as({ apiKey: TEST_API_KEY });
     // While the claim holds, another run leaves the claimed set alone (its run might be alive).
     expect((await again.ok(SendDigestNowDocument, { userId: user.id })).sendDigestNow).toBe(0);
-    expect(mailServer.mails.filter((m) => m.to === user.address)).toHaveLength(1);
+    expect(mailServer.mails.filter((m) => m.to.join(",") === user.address)).toHaveLength(1);
 
     // Time passes (the claim lasts as long as a job may run, 60 s): stand in for it.
     await pool.query(
@@ -252,7 +215,7 @@ describe("a run killed between sending and recording", () => {
       [user.id],
     );
     expect((await again.ok(SendDigestNowDocument, { userId: user.id })).sendDigestNow).toBe(2);
-    const mails = mailServer.mails.filter((m) => m.to === user.address);
+    const mails = mailServer.mails.filter((m) => m.to.join(",") === user.address);
     expect(mails).toHaveLength(2);
     expect(mails[1]?.messageId).toBe(mails[0]?.messageId);
     expect(mails[1]?.subject).toBe(mails[0]?.subject);
@@ -261,6 +224,6 @@ describe("a run killed between sending and recording", () => {
       { state: "SENT", attempts: 1, claimed: false },
     ]);
     expect((await again.ok(SendDigestNowDocument, { userId: user.id })).sendDigestNow).toBe(0);
-    expect(mailServer.mails.filter((m) => m.to === user.address)).toHaveLength(2);
+    expect(mailServer.mails.filter((m) => m.to.join(",") === user.address)).toHaveLength(2);
   });
 });

@@ -26,15 +26,6 @@ export const EVENT_TYPES = [
 
 export type EventType = (typeof EVENT_TYPES)[number];
 
-export type EventInput = {
-  type: EventType;
-  conversationId?: string | null;
-  userId?: string | null;
-  messageId?: string | null;
-  seq?: number | null;
-  payload?: Prisma.InputJsonObject;
-};
-
 /** An event as readers see it. */
 export type LogEvent = {
   id: bigint;

@@ -53,7 +53,13 @@ function parseMail(raw: string, from: string, to: string[]): CapturedMail {
   };
 }
 
-export async function startSmtp(): Promise<SmtpSink> {
+/**
+ * `beforeAccept` runs for each mail before the server answers 250 (a test can look at the database
+ * while the app waits for its mail server, or hold the answer back); if it throws, the mail is refused.
+ */
+export async function startSmtp(
+  options: { beforeAccept?: (mail: CapturedMail) => Promise<void> } = {},
+): Promise<SmtpSink> {
   const mails: CapturedMail[] = [];
   let refusals = { count: 0, code: 451 };
   const server = new SMTPServer({
@@ -74,8 +80,14 @@ export async function startSmtp(): Promise<SmtpSink> {
         }
         const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : "";
         const to = session.envelope.rcptTo.map((r) => r.address);
-        mails.push(parseMail(Buffer.concat(chunks).toString("utf8"), from, to));
-        callback();
+        const mail = parseMail(Buffer.concat(chunks).toString("utf8"), from, to);
+        (options.beforeAccept?.(mail) ?? Promise.resolve()).then(
+          () => {
+            mails.push(mail);
+            callback();
+          },
+          (error: Error) => callback(error),
+        );
       });
     },
   });
