@@ -185,25 +185,32 @@ const VISIBILITY_TTL_MS = 1000;
  * lives for hours never rests on a membership that has since ended.
  */
 export class VisibilityLoader {
-  private readonly loader: DataLoader<string, boolean>;
+  /** Made on first use: most requests (`me`, sends, mutations without a selection) never need it. */
+  private loader: DataLoader<string, boolean> | undefined;
 
-  constructor(services: Pick<Services, "prisma">, actor: Actor) {
-    this.loader = new DataLoader<string, boolean>(
+  constructor(
+    private readonly services: Pick<Services, "prisma">,
+    private readonly actor: Actor,
+  ) {}
+
+  private get batch(): DataLoader<string, boolean> {
+    this.loader ??= new DataLoader<string, boolean>(
       async (ids) => {
-        const visible = new Set(await visibleConversationIds(services, actor, ids));
+        const visible = new Set(await visibleConversationIds(this.services, this.actor, ids));
         return ids.map((id) => visible.has(id));
       },
-      { cacheMap: new LRUCache<string, Promise<boolean>>({ max: 1000, ttl: VISIBILITY_TTL_MS }) },
+      { cacheMap: new LRUCache<string, Promise<boolean>>({ max: 500, ttl: VISIBILITY_TTL_MS }) },
     );
+    return this.loader;
   }
 
   canSee(conversationId: string): Promise<boolean> {
-    return this.loader.load(conversationId);
+    return this.batch.load(conversationId);
   }
 
   /** Records an answer already known (a stream that follows membership in the log). */
   prime(conversationId: string, visible: boolean): void {
-    this.loader.clear(conversationId).prime(conversationId, visible);
+    this.batch.clear(conversationId).prime(conversationId, visible);
   }
 }
 
