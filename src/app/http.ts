@@ -7,6 +7,7 @@ import { useErrorLogging, useOperationNameInLogs, yogaLogger } from "../core/log
 import { useMetrics } from "../core/metrics.ts";
 import { createYogaContext } from "../schema/context.ts";
 import { schema } from "../schema/index.ts";
+import { useSharedSubscriptionExecution } from "../schema/shared-execution.ts";
 import { createHttpHandler } from "./http-handler.ts";
 import { securityPlugins } from "./security/plugins.ts";
 import type { Wiring } from "./services.ts";
@@ -38,6 +39,11 @@ export function createYogaServer({ services, metrics }: Wiring, logger: Logger, 
       // subscription's stream (app.ts stop()), whatever the settings.
       useSessionWatch(),
       useShutdown(shutdown),
+      // Each event executes once per instance and authorization class, not once per subscriber.
+      useSharedSubscriptionExecution({
+        executed: () => metrics.subscriptionExecutions.inc(),
+        shared: () => metrics.subscriptionResultsShared.inc(),
+      }),
       ...(hardening.enabled
         ? [
             ...securityPlugins(config),

@@ -18,6 +18,9 @@ export type AppMetrics = {
   /** Log events handed to live subscriptions by this instance's reader (one per event and listener). */
   eventsDelivered: Counter;
   pubsubReconnects: Counter;
+  /** Subscription event executions, and deliveries that reused another subscriber's execution. */
+  subscriptionExecutions: Counter;
+  subscriptionResultsShared: Counter;
   /** Events deleted by log retention, and the batches (short transactions) that deleted them. */
   eventsPruned: Counter;
   eventPruneBatches: Counter;
@@ -68,6 +71,16 @@ export function createMetrics(): AppMetrics {
     eventsDelivered: new Counter({
       name: "events_delivered_total",
       help: "Log events handed to live subscriptions on this instance (per event and listener)",
+      registers: [registry],
+    }),
+    subscriptionExecutions: new Counter({
+      name: "subscription_executions_total",
+      help: "Subscription events executed (once per event and authorization class, not per subscriber)",
+      registers: [registry],
+    }),
+    subscriptionResultsShared: new Counter({
+      name: "subscription_results_shared_total",
+      help: "Subscription deliveries that reused the execution result of another subscriber of this instance",
       registers: [registry],
     }),
     pubsubReconnects: new Counter({

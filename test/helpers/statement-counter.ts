@@ -38,7 +38,8 @@ export async function countStatements<T>(fn: () => Promise<T>): Promise<{ result
     const text = statementText(args);
     // The instance's event-log reader runs in the background (it keeps retrying while another
     // test's transaction holds the horizon back); its reads are not the request's work.
-    if (text.includes(LOG_READER_MARK) || text.includes(SESSION_CHECK_MARK)) return original.apply(this, args);
+    if (text.includes(LOG_READER_MARK) || text.includes(SESSION_CHECK_MARK))
+      return original.apply(this, args);
     log.count += 1;
     log.statements.push(text.replace(/\s+/g, " ").slice(0, 300));
     return original.apply(this, args);

@@ -3,6 +3,7 @@ import { isUuid } from "../../core/input.ts";
 import { builder, pageLimits } from "../../schema/builder.ts";
 import { requireViewer } from "../../schema/context.ts";
 import { withValidCursor } from "../../schema/cursor.ts";
+import { sharedFields } from "../../schema/shared-execution.ts";
 import { addMembers, createGroup, leaveConversation, removeMember, setMemberRole } from "./groups.ts";
 import { NIL_UUID, visibleConversation } from "./visibility.ts";
 
@@ -20,6 +21,16 @@ export const MemberRole = builder.enumType("MemberRole", { values: ["OWNER", "AD
 export const Member = builder.prismaObject("Membership", {
   name: "Member",
   authScopes: (m, ctx) => ctx.visibility.canSee(m.conversationId),
+  extensions: sharedFields(
+    "id",
+    "user",
+    "username",
+    "displayName",
+    "role",
+    "joinedAt",
+    "lastReadSeq",
+    "lastReadAt",
+  ),
   fields: (t) => ({
     id: t.exposeID("userId", { description: "The member's user id." }),
     user: t.relation("user"),
@@ -45,6 +56,17 @@ const viewerMembership = (ctx: { viewer: { id: string } | null }) => ({
 
 export const Conversation = builder.prismaObject("Conversation", {
   authScopes: (c, ctx) => ctx.visibility.canSee(c.id),
+  // Not unreadCount: it is the viewer's.
+  extensions: sharedFields(
+    "id",
+    "kind",
+    "title",
+    "lastSeq",
+    "lastMessage",
+    "lastActivityAt",
+    "createdAt",
+    "members",
+  ),
   fields: (t) => ({
     id: t.exposeID("id"),
     kind: t.expose("kind", { type: ConversationKind }),

@@ -5,7 +5,9 @@ import { builder, pageLimits } from "../../schema/builder.ts";
 import { type Context, requireViewer } from "../../schema/context.ts";
 import { withValidCursor } from "../../schema/cursor.ts";
 import { cursorOf } from "../../schema/events.ts";
+import { sharedFields } from "../../schema/shared-execution.ts";
 import { requireUserRef } from "../users/users.ts";
+import { eventRows } from "./event-rows.ts";
 import { deleteMessage, editMessage, replyToMessage, sendMessage } from "./messages.ts";
 import { NIL_UUID, visibleConversation, visibleEventStream, visibleMessage } from "./visibility.ts";
 
@@ -13,6 +15,7 @@ export const MessageKind = builder.enumType("MessageKind", { values: ["TEXT", "S
 
 export const MessageRevision = builder.prismaObject("MessageRevision", {
   description: "The content a message had before an edit.",
+  extensions: sharedFields("id", "content", "createdAt"),
   fields: (t) => ({
     id: t.exposeID("id"),
     content: t.exposeString("content"),
@@ -23,6 +26,23 @@ export const MessageRevision = builder.prismaObject("MessageRevision", {
 export const Message = builder.prismaObject("Message", {
   // The visibility rule on every path that yields a message (a relation, a replay, an event).
   authScopes: (m, ctx) => ctx.visibility.canSee(m.conversationId),
+  // Not clientMessageId: only the sender sees it.
+  extensions: sharedFields(
+    "id",
+    "conversation",
+    "seq",
+    "sender",
+    "kind",
+    "content",
+    "parent",
+    "replyCount",
+    "lastReplyAt",
+    "createdAt",
+    "editedAt",
+    "deletedAt",
+    "isDeleted",
+    "revisions",
+  ),
   fields: (t) => ({
     id: t.exposeID("id"),
     conversation: t.relation("conversation"),
@@ -246,13 +266,14 @@ type MessageEventShape = {
 
 const MessageEvent = builder.objectRef<MessageEventShape>("MessageEvent").implement({
   description: "A message was created, edited, deleted, or replied in a thread (the reply is `message`).",
+  extensions: sharedFields("kind", "message", "conversationId", "seq", "cursor"),
   fields: (t) => ({
     kind: t.field({ type: MessageEventKind, resolve: (e) => e.kind }),
     message: t.prismaField({
       type: "Message",
       description: "The message as it is now, resolved like in a query.",
-      resolve: (query, e, _args, ctx) =>
-        ctx.prisma.message.findUniqueOrThrow({ ...query, where: { id: e.messageId } }),
+      // Loaded with every other subscription's events of this read of the log: one query per batch.
+      resolve: (query, e, _args, ctx) => eventRows(ctx.prisma).message(query, e.messageId),
     }),
     conversationId: t.exposeID("conversationId"),
     seq: t.exposeInt("seq", {

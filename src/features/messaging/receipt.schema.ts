@@ -3,6 +3,7 @@ import type { EventType, LogEvent } from "../../events/log.ts";
 import { builder } from "../../schema/builder.ts";
 import { type Context, requireViewer } from "../../schema/context.ts";
 import { cursorOf } from "../../schema/events.ts";
+import { sharedFields } from "../../schema/shared-execution.ts";
 import { markRead } from "./receipts.ts";
 import { visibleConversation, visibleEventStream } from "./visibility.ts";
 
@@ -47,6 +48,7 @@ type ReceiptEventShape = {
 
 const ReceiptEvent = builder.objectRef<ReceiptEventShape>("ReceiptEvent").implement({
   description: "A member's read pointer moved forward.",
+  extensions: sharedFields("conversation", "user", "message", "seq", "readAt", "cursor"),
   fields: (t) => ({
     conversation: t.prismaField({
       type: "Conversation",

@@ -2,6 +2,7 @@ import { unauthenticated } from "../../core/errors.ts";
 import type { User as UserRow } from "../../generated/prisma/client.ts";
 import { builder } from "../../schema/builder.ts";
 import { type Context, requireViewer } from "../../schema/context.ts";
+import { sharedFields } from "../../schema/shared-execution.ts";
 import {
   type Caller,
   changePassword,
@@ -16,6 +17,7 @@ export const UserRole = builder.enumType("UserRole", { values: ["USER", "ADMIN"]
 
 export const User = builder.prismaObject("User", {
   description: "A person (or bot) who can hold conversations. Public profile fields only.",
+  extensions: sharedFields("id", "username", "displayName", "avatarUrl", "role", "createdAt"),
   fields: (t) => ({
     id: t.exposeID("id"),
     username: t.exposeString("username"),
